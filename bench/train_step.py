@@ -5,7 +5,7 @@ length 128 with 15% of the tokens masked and an NSP label per pair. bertlab trai
 trainer does (MLM logits only at the masked positions); transformers runs its own default (SDPA
 attention, logits at every position). Inference is BertModel's forward under torch.inference_mode.
 The two libraries start from the same weights and alternate step by step, so that anything else the
-machine does hits both alike; the table reports medians.
+machine does hits both alike; the table reports medians. Both use the same optimizer (fused AdamW).
 
     python bench/train_step.py                    # the table in the README (tiny and base)
     python bench/train_step.py --preset mini --steps 20 --device cuda
@@ -60,10 +60,13 @@ def sync(device: str):
 
 
 def time_alternating(steps: dict, n: int, warmup: int, device: str) -> dict[str, float]:
-    """Run each named step n times, interleaved, after warmup runs; return median seconds per step."""
+    """Run each named step n times, interleaved, after warmup runs; return median seconds per step.
+    The order flips every round (A B, B A, ...), so that neither side always runs right after the
+    other's allocations and cache traffic."""
     times = {name: [] for name in steps}
     for i in range(warmup + n):
-        for name, step in steps.items():
+        order = list(steps.items()) if i % 2 == 0 else list(steps.items())[::-1]
+        for name, step in order:
             sync(device)
             start = time.perf_counter()
             step()
@@ -76,8 +79,10 @@ def time_alternating(steps: dict, n: int, warmup: int, device: str) -> dict[str,
 def bench_training(preset: str, batch: int, seq_len: int, n: int, warmup: int, device: str, amp: bool):
     ours, theirs = make_models(preset, device)
     data = make_batch(ours.config, batch, seq_len, device)
-    opt_ours = torch.optim.AdamW(ours.parameters(), lr=1e-4)
-    opt_theirs = torch.optim.AdamW(theirs.parameters(), lr=1e-4)
+    # The same optimizer on both sides: PyTorch's fused AdamW (HF's Trainer default, "adamw_torch_fused").
+    # On this CPU it steps base's 110M parameters in ~0.07 s, against ~0.4 s for the default for-loop.
+    opt_ours = torch.optim.AdamW(ours.parameters(), lr=1e-4, fused=True)
+    opt_theirs = torch.optim.AdamW(theirs.parameters(), lr=1e-4, fused=True)
     autocast = torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=amp)
 
     def step_ours():
