@@ -123,7 +123,8 @@ def normalise_hf_keys(state: dict[str, torch.Tensor], wants_bert_prefix: bool) -
 
 
 def load_pretrained(cls, folder=None, *, allow_new_heads: bool = False, **config_overrides):
-    """Build ``cls`` from an HF checkpoint folder and load its weights, checking every key.
+    """Build ``cls`` from an HF checkpoint folder and load its weights, checking every key. The model
+    comes back in eval mode (dropout off), as from transformers.
 
     folder: an HF BERT checkpoint folder; None means the embedded all-MiniLM-L6-v2 encoder.
     allow_new_heads: let heads (and the pooler) that the checkpoint lacks start from BERT's random
@@ -173,7 +174,7 @@ def load_pretrained(cls, folder=None, *, allow_new_heads: bool = False, **config
                 target[ours[key]].copy_(tensor)
     if new and new != [k for k in ours if k.startswith("classifier.")]:
         warnings.warn(f"{cls.__name__}: freshly initialised (not in the checkpoint): {new}", stacklevel=3)
-    return model
+    return model.eval()  # as transformers does: call .train() before training
 
 
 # ------------------------------------------------------------------------------------------------

@@ -48,7 +48,8 @@ def test_a_checkpoint_written_by_transformers_loads_into_every_bertlab_class(tmp
     batch = padded_batch(CONFIG)
     inputs = {k: batch[k] for k in ("input_ids", "token_type_ids", "attention_mask")}
 
-    pretraining = bertlab.BertForPreTraining.from_pretrained(tmp_path).eval()
+    pretraining = bertlab.BertForPreTraining.from_pretrained(tmp_path)
+    assert not pretraining.training, "from_pretrained returns an eval-mode model, as transformers does"
     torch.testing.assert_close(pretraining(**batch).loss, reference(**batch).loss, atol=1e-6, rtol=0)
     encoder = bertlab.BertModel.from_pretrained(tmp_path).eval()  # the heads are dropped, as in HF
     torch.testing.assert_close(encoder(**inputs).pooler_output, reference.bert(**inputs).pooler_output)
