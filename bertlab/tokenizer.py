@@ -105,6 +105,9 @@ class WordPieceTokenizer:
         """Learn a new WordPiece vocab from `texts` (streamed, so a generator over a big corpus is fine).
 
         The specials come first, so [PAD]=0 (BertConfig's pad_token_id), [UNK]=1, [CLS]=2, [SEP]=3, [MASK]=4.
+        Not bit-reproducible: HF tokenizers breaks ties between equally frequent pieces in hash order,
+        so two trainings on the same text can differ in a few rare pieces. Save the vocab (`save`)
+        and reuse the file wherever the same ids matter.
         """
         if isinstance(texts, str) or not isinstance(texts, Iterable):
             raise TypeError(f"texts must be an iterable of str (e.g. a list of sentences), got {type(texts).__name__}")

