@@ -16,13 +16,16 @@ __all__ = [
     "BertConfig", "PRESETS",
     "BertModel", "BertForPreTraining", "BertForMaskedLM", "BertForSequenceClassification",
     "BertOutput", "PreTrainingOutput", "MaskedLMOutput", "SequenceClassifierOutput",
-    "WordPieceTokenizer",
+    "WordPieceTokenizer", "fill_mask", "next_sentence_probability",
 ]
 
 
 def __getattr__(name):
-    # The tokenizer pulls in HF tokenizers; import it only when asked for.
+    # The tokenizer pulls in HF tokenizers; import it (and what uses it) only when asked for.
     if name == "WordPieceTokenizer":
         from .tokenizer import WordPieceTokenizer
         return WordPieceTokenizer
+    if name in ("fill_mask", "next_sentence_probability"):
+        from . import predict
+        return getattr(predict, name)
     raise AttributeError(f"module 'bertlab' has no attribute {name!r}")

