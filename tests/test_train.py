@@ -113,10 +113,17 @@ def test_torchrun_with_two_cpu_processes_matches_one_process(tmp_path, corpus, v
         assert b["mlm_acc"] == a["mlm_acc"] and b["nsp_acc"] == a["nsp_acc"]
 
 
-def test_resuming_with_a_changed_configuration_is_refused(tmp_path, corpus, vocab):
+@pytest.mark.parametrize("change,message", [(dict(lr=2e-3), "lr: checkpoint 0.001, now 0.002"),
+                                            (dict(preset="mini"), "preset: checkpoint 'tiny', now 'mini'")])
+def test_resuming_with_a_changed_configuration_is_refused(tmp_path, corpus, vocab, change, message):
     train(tiny_run(tmp_path / "run", corpus, vocab, stop_after=2))
-    with pytest.raises(ValueError, match=r"(?s)Cannot resume .*lr: checkpoint 0.001, now 0.002"):
-        train(tiny_run(tmp_path / "run", corpus, vocab, lr=2e-3))
+    with pytest.raises(ValueError, match=r"(?s)Cannot resume .*" + message):
+        train(tiny_run(tmp_path / "run", corpus, vocab, **change))
+
+
+def test_a_sequence_length_too_short_for_a_pair(tmp_path, corpus, vocab):
+    with pytest.raises(ValueError, match=r"max_seq_len=4 is too short for a pair: the minimum is 5"):
+        train(tiny_run(tmp_path / "run", corpus, vocab, max_seq_len=4))
 
 
 def test_a_run_needs_a_length(tmp_path, corpus, vocab):
@@ -136,3 +143,16 @@ def test_help_explains_every_option(capsys):
     for name in TrainConfig.__dataclass_fields__:
         assert "--" + name.replace("_", "-") in text
     assert "torchrun" in text
+
+
+def test_no_weight_decay_on_biases_and_layernorm():
+    import bertlab
+    from bertlab.train import build_optimizer
+    model = bertlab.BertForPreTraining(bertlab.BertConfig.preset("tiny", vocab_size=100))
+    decay, no_decay = build_optimizer(model, lr=1e-3, weight_decay=0.01).param_groups
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert decay["weight_decay"] == 0.01 and no_decay["weight_decay"] == 0.0
+    assert {names[id(p)] for p in no_decay["params"]} == {
+        n for n, _ in model.named_parameters() if n.endswith("bias") or ".norm." in n or "_norm." in n}
+    assert "bert.layers.0.ffn_in.weight" in {names[id(p)] for p in decay["params"]}
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
