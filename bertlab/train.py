@@ -211,7 +211,7 @@ def train(cfg: TrainConfig) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint_path = out / "checkpoint.pt"
-    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False) if checkpoint_path.exists() else None
+    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True) if checkpoint_path.exists() else None
     if checkpoint is not None:
         check_resumable(checkpoint["train_config"], cfg)
         cfg = dataclasses.replace(cfg, steps=checkpoint["train_config"]["steps"])
