@@ -96,10 +96,13 @@ def pretraining_loss_terms(out, labels: torch.Tensor, next_sentence_label: torch
     """Summed (not averaged) losses and correct counts of one micro-batch, so that the caller can
     normalise by the counts of the whole global batch. out comes from predict_masked_only=True."""
     targets = labels[labels != IGNORE_INDEX]                                         # (M,)
-    mlm_logits = out.prediction_logits.float()                                      # (M, V)
+    mlm_logits = out.prediction_logits                                              # (M, V)
     nsp_logits = out.seq_relationship_logits.float()                                # (B, 2)
+    # The model has already taken the mean cross-entropy over these M positions (out.mlm_loss):
+    # reuse it rather than run a second softmax over (M, V). A shard with no masked token adds 0.
+    mlm_loss_sum = out.mlm_loss * len(targets) if len(targets) else mlm_logits.sum() * 0.0
     return {
-        "mlm_loss_sum": F.cross_entropy(mlm_logits, targets, reduction="sum"),
+        "mlm_loss_sum": mlm_loss_sum,
         "nsp_loss_sum": F.cross_entropy(nsp_logits, next_sentence_label, reduction="sum"),
         "mlm_correct": (mlm_logits.argmax(-1) == targets).sum(),
         "nsp_correct": (nsp_logits.argmax(-1) == next_sentence_label).sum(),
