@@ -2,12 +2,14 @@
 
 Measures, in one process:
   1. the machine's fp32 (or bf16 on a GPU) matmul throughput: a 2048^3 (CPU) or 8192^3 (GPU) torch.mm;
-  2. the bare model step: forward + backward + AdamW on one pre-built batch, no data work at all;
+  2. the bare model step: forward + backward + AdamW on pre-built batches (the loop's kind of batch,
+     cycled), no data work at all;
   3. the whole loop: bertlab.train's steps (pairs, shuffling, masking, collation, step), from its metrics.
 and prints the loop's speed as a fraction of the bare step's (target >= 0.9) and the model FLOP/s
 the loop achieves as a fraction of the matmul peak (model FLOPs utilisation, MFU).
 
-    python bench/pretrain_loop.py                      # mini, batch 32 x 128, CPU
+    python bench/pretrain_loop.py                      # the shipped recipe: mini, 8k vocab, no dropout
+    python bench/pretrain_loop.py --vocab bert-base-uncased --dropout 0.1   # BERT's own vocab and dropout
     python bench/pretrain_loop.py --preset base --batch-size 64 --steps 40   # on a GPU: bf16 autocast
 """
 
@@ -61,17 +63,19 @@ def model_flops(config: bertlab.BertConfig, batch: dict) -> float:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="mini")
-    parser.add_argument("--vocab", default="bert-base-uncased")
+    parser.add_argument("--vocab", default="train:8192", help="as bertlab.train's --vocab")
+    parser.add_argument("--dropout", type=float, default=0.0)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-seq-len", type=int, default=128)
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--bare-batches", type=int, default=8, help="pre-built batches the bare step cycles through")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
 
     with tempfile.TemporaryDirectory() as out:
         cfg = TrainConfig(out=out, preset=args.preset, vocab=args.vocab, max_seq_len=args.max_seq_len,
-                          batch_size=args.batch_size, steps=args.steps, warmup_steps=5, save_every=10**9,
+                          batch_size=args.batch_size, steps=args.steps, warmup_steps=5, save_every=10**9, dropout=args.dropout,
                           log_every=10**9)
         # The whole loop, exactly as `python -m bertlab.train` runs it.
         train(cfg)
@@ -86,16 +90,21 @@ def main():
     skip = min(5, len(rows) // 3)  # warm-up steps
     loop_step = (elapsed[-1] - elapsed[skip - 1]) / (len(rows) - skip)
 
-    # The bare step on one batch built the same way.
-    config = bertlab.BertConfig.preset(args.preset, vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_token_id)
+    # The bare step, on batches built the same way beforehand. Several of them, cycled: the number of
+    # masked positions (the MLM head's rows) changes from batch to batch in the loop too.
+    config = bertlab.BertConfig.preset(args.preset, vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_token_id,
+                                       hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout)
     pairs = PretrainingPairs(shakespeare_documents("train"), tokenizer, max_seq_len=args.max_seq_len)
-    batch = PretrainingCollator(tokenizer)(pairs.examples[:args.batch_size], generator=torch.Generator().manual_seed(0))
-    batch = {k: v.to(device) for k, v in batch.items()}
+    collate = PretrainingCollator(tokenizer)
+    batches = [collate(pairs.examples[i * args.batch_size:(i + 1) * args.batch_size],
+                       generator=torch.Generator().manual_seed(i)) for i in range(args.bare_batches)]
+    batches = [{k: v.to(device) for k, v in batch.items()} for batch in batches]
     model = bertlab.BertForPreTraining(config).to(device).train()
     optimizer = build_optimizer(model, 1e-4, 0.01)
-    n_masked, n_pairs = int((batch["labels"] != IGNORE_INDEX).sum()), len(batch["next_sentence_label"])
 
-    def bare_step():
+    def bare_step(i):
+        batch = batches[i % len(batches)]
+        n_masked, n_pairs = int((batch["labels"] != IGNORE_INDEX).sum()), len(batch["next_sentence_label"])
         with autocast:
             out = model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"],
                         labels=batch["labels"], predict_masked_only=True)
@@ -105,19 +114,19 @@ def main():
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    for _ in range(3):
-        bare_step()
+    for i in range(3):
+        bare_step(i)
     sync(device)
     start = time.perf_counter()
-    for _ in range(args.steps):
-        bare_step()
+    for i in range(args.steps):
+        bare_step(i)
     sync(device)
     bare = (time.perf_counter() - start) / args.steps
 
     peak = matmul_peak(device)
-    flops = model_flops(config, batch)
+    flops = sum(model_flops(config, batch) for batch in batches) / len(batches)  # per step, on average
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"{args.preset}, vocab {config.vocab_size}, batch {args.batch_size} x {args.max_seq_len}, {name}")
+    print(f"{args.preset}, vocab {config.vocab_size}, dropout {args.dropout}, batch {args.batch_size} x {args.max_seq_len}, {name}")
     print(f"matmul peak ({'bf16' if device.type == 'cuda' else 'fp32'}):  {peak / 1e9:10,.0f} GFLOP/s")
     print(f"bare model step:        {bare * 1e3:10.1f} ms   {flops / bare / 1e9:8,.0f} GFLOP/s")
     print(f"whole loop step:        {loop_step * 1e3:10.1f} ms   {flops / loop_step / 1e9:8,.0f} GFLOP/s"

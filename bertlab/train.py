@@ -22,6 +22,8 @@ import dataclasses
 import json
 import math
 import os
+import queue
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +53,9 @@ class TrainConfig:
     clip_grad_norm: float = 1.0
     dropout: float = 0.1
     whole_word_masking: bool = False
+    short_seq_len: int = 0               # if set: the first short_seq_fraction of the steps use sequences this long
+    short_seq_fraction: float = 0.0
+    sinusoidal_positions: bool = False   # start the (learned) position embeddings as sinusoids, not noise
     seed: int = 0
     log_every: int = 10
     save_every: int = 200
@@ -59,7 +64,7 @@ class TrainConfig:
     # What must not change when a run resumes: everything that shapes the data, model or schedule.
     RESUME_INVARIANTS = ("preset", "corpus", "vocab", "max_seq_len", "batch_size", "grad_accum", "lr",
                          "warmup_steps", "steps", "weight_decay", "clip_grad_norm", "dropout",
-                         "whole_word_masking", "seed")
+                         "whole_word_masking", "short_seq_len", "short_seq_fraction", "sinusoidal_positions", "seed")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -75,6 +80,22 @@ def build_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> t
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     fused = next(model.parameters()).device.type in ("cpu", "cuda")
     return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999), eps=1e-6, fused=fused)
+
+
+def sinusoidal_positions_(embedding: torch.nn.Embedding) -> torch.nn.Embedding:
+    """Overwrite a position-embedding table with the sinusoids of Vaswani et al. (2017), scaled to
+    BERT's init std of 0.02, in place. BERT learns its positions from random noise; starting from
+    sinusoids only changes where learning starts (the table stays a learned parameter), but it
+    gives attention a notion of distance from step one: p_i . p_j depends on i - j."""
+    n, dim = embedding.weight.shape
+    position = torch.arange(n, dtype=torch.float32)[:, None]                        # (n, 1)
+    frequency = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))  # (dim/2,)
+    table = torch.zeros(n, dim)
+    table[:, 0::2] = torch.sin(position * frequency)
+    table[:, 1::2] = torch.cos(position * frequency[: dim // 2])
+    with torch.no_grad():
+        embedding.weight.copy_(table * (0.02 / table.std()))
+    return embedding
 
 
 def derived_seed(seed: int, purpose: str, *counters: int) -> int:
@@ -164,30 +185,30 @@ def load_corpus(spec: str):
 
 
 class Batches:
-    """The global batches of a run, in order: epoch e is the NSP pairs built with seed (seed, e),
-    shuffled by the same seed; a position (epoch, index) says where the next batch starts."""
+    """The global batches of one sequence length, in order: epoch e is the NSP pairs built with seed
+    (seed, e), shuffled by the same seed; a position (epoch, index) says where the next batch starts."""
 
-    def __init__(self, documents, tokenizer, cfg: TrainConfig):
+    def __init__(self, documents, tokenizer, *, max_seq_len: int, batch_size: int, seed: int):
         from .data import PretrainingPairs
-        self.pairs = PretrainingPairs(documents, tokenizer, max_seq_len=cfg.max_seq_len, seed=cfg.seed)  # tokenises once
-        self.cfg = cfg
+        self.pairs = PretrainingPairs(documents, tokenizer, max_seq_len=max_seq_len, seed=seed)  # tokenises once
+        self.batch_size, self.seed = batch_size, seed
         self.epoch, self.index, self._examples = 0, 0, None
 
     def _load_epoch(self):
         self.pairs.set_epoch(self.epoch)
         examples = self.pairs.examples
-        g = torch.Generator().manual_seed(derived_seed(self.cfg.seed, "order", self.epoch))
+        g = torch.Generator().manual_seed(derived_seed(self.seed, "order", self.epoch))
         order = torch.randperm(len(examples), generator=g).tolist()
         self._examples = [examples[i] for i in order]
 
     def next(self):
         if self._examples is None:
             self._load_epoch()
-        if self.index + self.cfg.batch_size > len(self._examples):  # drop the ragged end of an epoch
+        if self.index + self.batch_size > len(self._examples):  # drop the ragged end of an epoch
             self.epoch, self.index = self.epoch + 1, 0
             self._load_epoch()
-        batch = self._examples[self.index:self.index + self.cfg.batch_size]
-        self.index += self.cfg.batch_size
+        batch = self._examples[self.index:self.index + self.batch_size]
+        self.index += self.batch_size
         return batch
 
     def state(self) -> dict:
@@ -195,6 +216,90 @@ class Batches:
 
     def restore(self, state: dict):
         self.epoch, self.index, self._examples = state["epoch"], state["index"], None
+
+
+class SequenceLengthSchedule:
+    """Which batches a step takes: short sequences for the first steps (--short-seq-len), then full
+    length. Like BERT's own two phases (128 tokens, then 512), but for a reason that matters at
+    small scale: with T tokens, attention starts out spread evenly (1/T each), so the gradient that
+    teaches a head to look at the neighbours of a [MASK] is diluted T-fold. On long sequences alone
+    a small model sits for thousands of steps predicting from the bag of words around the mask
+    (',' and 'the' everywhere); short sequences get it out within a few hundred steps, and the full
+    length phase then extends what it learned. A short batch holds max_seq_len / short_seq_len
+    times as many sequences: the same tokens per step."""
+
+    def __init__(self, documents, tokenizer, cfg: TrainConfig, full: Batches):
+        self.full, self.short, self.short_steps = full, None, 0
+        if cfg.short_seq_len:
+            self.short_steps = round(cfg.short_seq_fraction * cfg.steps)
+            self.short = Batches(documents, tokenizer, max_seq_len=cfg.short_seq_len,
+                                 batch_size=cfg.batch_size * cfg.max_seq_len // cfg.short_seq_len, seed=cfg.seed)
+
+    def next(self, step: int):
+        return (self.short if step < self.short_steps else self.full).next()
+
+    def state(self) -> dict:
+        return {"full": self.full.state(), "short": self.short.state() if self.short else None}
+
+    def restore(self, state: dict):
+        self.full.restore(state["full"])
+        if self.short:
+            self.short.restore(state["short"])
+
+
+def check_sequence_lengths(cfg: TrainConfig):
+    if not cfg.short_seq_len:
+        return
+    shards = cfg.grad_accum * int(os.environ.get("WORLD_SIZE", "1"))
+    if not 0 < cfg.short_seq_fraction < 1:
+        raise ValueError(f"--short-seq-fraction must be between 0 and 1 (the share of steps at --short-seq-len), "
+                         f"got {cfg.short_seq_fraction}")
+    if cfg.max_seq_len % cfg.short_seq_len or (cfg.batch_size * cfg.max_seq_len // cfg.short_seq_len) % shards:
+        raise ValueError(f"--short-seq-len {cfg.short_seq_len} must divide --max-seq-len {cfg.max_seq_len} (a short "
+                         "batch holds max_seq_len / short_seq_len times as many sequences); e.g. 32 for 128")
+
+
+class Prefetcher:
+    """Makes the items for steps ``steps`` in a background thread, up to ``depth`` ahead of the
+    model, so that the data work (pairs, shuffling, masking, padding) overlaps the model step
+    instead of adding to it. ``make(step)`` is called in step order, so the items are the very
+    ones an inline loop would make; only when they are made changes. (PyTorch releases the GIL
+    inside its kernels, so the thread runs while the model computes.) An error in ``make``
+    reaches the caller at the ``get()`` of that step."""
+
+    def __init__(self, make, steps, depth: int = 2):
+        self._queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, args=(make, steps), daemon=True,
+                                        name="bertlab-prefetch")
+        self._thread.start()
+
+    def _produce(self, make, steps):
+        try:
+            for step in steps:
+                if self._stop.is_set():
+                    return
+                self._put(("item", make(step)))
+        except BaseException as error:  # handed to the consumer, which raises it
+            self._put(("error", error))
+
+    def _put(self, entry):
+        while not self._stop.is_set():
+            try:
+                self._queue.put(entry, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def get(self):
+        kind, value = self._queue.get()
+        if kind == "error":
+            raise value
+        return value
+
+    def close(self):
+        self._stop.set()
+        self._thread.join()
 
 
 def check_resumable(saved: dict, cfg: TrainConfig):
@@ -225,25 +330,31 @@ def train(cfg: TrainConfig) -> dict:
                                max_position_embeddings=max(512, cfg.max_seq_len),
                                hidden_dropout_prob=cfg.dropout, attention_probs_dropout_prob=cfg.dropout)
     torch.manual_seed(cfg.seed)
-    model = BertForPreTraining(config).to(env.device).train()
+    model = BertForPreTraining(config)
+    if cfg.sinusoidal_positions:
+        sinusoidal_positions_(model.bert.embeddings.position)
+    model = model.to(env.device).train()
     optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay)
-    batches = Batches(documents, tokenizer, cfg)
+    check_sequence_lengths(cfg)
+    batches = Batches(documents, tokenizer, max_seq_len=cfg.max_seq_len, batch_size=cfg.batch_size, seed=cfg.seed)
     collate = PretrainingCollator(tokenizer, whole_word_masking=cfg.whole_word_masking)
     start_step = 0
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
-        batches.restore(checkpoint["data_position"])
         start_step = checkpoint["step"]
     ddp_model = torch.nn.parallel.DistributedDataParallel(model) if env.world_size > 1 else model
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if env.device.type == "cuda" else contextlib.nullcontext()
 
-    def one_step(step: int) -> dict:
+    def global_batch(step: int) -> tuple[dict, dict]:
         # The whole global batch is masked at once, by a generator seeded by (seed, step) that is the
-        # same on every process; then each micro-batch takes every grad_accum-th sequence and each
-        # process every world_size-th of those. Any split sees the very same masked tokens.
+        # same on every process. Returns the batch and the data position just after it.
         g = torch.Generator().manual_seed(derived_seed(cfg.seed, "mask", step))
-        full = collate(batches.next(), generator=g)                                 # (batch_size, T)
+        return collate(schedule.next(step), generator=g), schedule.state()          # (batch_size, T) each
+
+    def one_step(step: int, full: dict) -> dict:
+        # Each micro-batch takes every grad_accum-th sequence of the global batch and each process
+        # every world_size-th of those: any split sees the very same masked tokens.
         shards = env.world_size * cfg.grad_accum
         tensors = [{k: v[m * env.world_size + env.rank::shards].to(env.device) for k, v in full.items()}
                    for m in range(cfg.grad_accum)]
@@ -276,11 +387,11 @@ def train(cfg: TrainConfig) -> dict:
                 "lr": optimizer.param_groups[0]["lr"], "grad_norm": float(grad_norm),
                 "tokens": int(sum(int(t["attention_mask"].sum()) for t in tensors) * env.world_size)}
 
-    def save(step: int):
+    def save(step: int, data_position: dict):
         if not env.is_main:
             return
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                 "data_position": batches.state(), "train_config": dataclasses.asdict(cfg),
+                 "data_position": data_position, "train_config": dataclasses.asdict(cfg),
                  "model_config": config.to_dict(), "rng_note": "all randomness is reseeded from (seed, epoch/step)"}
         tmp = checkpoint_path.with_suffix(".tmp")
         torch.save(state, tmp)
@@ -292,8 +403,9 @@ def train(cfg: TrainConfig) -> dict:
         # Time a few steps on a throwaway copy of the state, then fix the schedule's length.
         probe_start = time.perf_counter()
         snapshot = ({k: v.clone() for k, v in model.state_dict().items()}, batches.state())
-        for s in range(3):
-            one_step(s)
+        for s in range(3):  # full-length batches: short ones would make the estimate too long
+            g = torch.Generator().manual_seed(derived_seed(cfg.seed, "mask", s))
+            one_step(s, collate(batches.next(), generator=g))
         per_step = (time.perf_counter() - probe_start) / 3
         model.load_state_dict(snapshot[0])
         optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay)
@@ -302,6 +414,9 @@ def train(cfg: TrainConfig) -> dict:
         steps = int(env.sum(torch.tensor(float(steps))).item() / env.world_size)
         cfg = dataclasses.replace(cfg, steps=steps)
 
+    schedule = SequenceLengthSchedule(documents, tokenizer, cfg, batches)
+    if checkpoint is not None:
+        schedule.restore(checkpoint["data_position"])
     (out / "train_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
     metrics_file = None
     if env.is_main:
@@ -315,30 +430,36 @@ def train(cfg: TrainConfig) -> dict:
     bar = tqdm(range(start_step, last_step), initial=start_step, total=cfg.steps, disable=not env.is_main,
                dynamic_ncols=True, desc=f"pretraining {cfg.preset}")
     metrics, tokens, started = {}, 0, time.perf_counter()
-    for step in bar:
-        metrics = one_step(step)
-        tokens += metrics["tokens"]
-        metrics["tokens_per_s"] = tokens / (time.perf_counter() - started)
-        if env.is_main:
-            metrics_file.write(json.dumps(metrics) + "\n")
-            if (step + 1) % cfg.log_every == 0 or step + 1 == last_step:
-                metrics_file.flush()
-                bar.set_postfix(loss=f"{metrics['loss']:.3f}", mlm_acc=f"{metrics['mlm_acc']:.3f}",
-                                nsp_acc=f"{metrics['nsp_acc']:.3f}", tok_s=f"{metrics['tokens_per_s']:,.0f}")
-        if (step + 1) % cfg.save_every == 0 or step + 1 == last_step:
-            save(step + 1)
+    prefetcher = Prefetcher(global_batch, range(start_step, last_step))
+    try:
+        for step in bar:
+            full, data_position = prefetcher.get()
+            metrics = one_step(step, full)
+            tokens += metrics["tokens"]
+            metrics["tokens_per_s"] = tokens / (time.perf_counter() - started)
+            if env.is_main:
+                metrics_file.write(json.dumps(metrics) + "\n")
+                if (step + 1) % cfg.log_every == 0 or step + 1 == last_step:
+                    metrics_file.flush()
+                    bar.set_postfix(loss=f"{metrics['loss']:.3f}", mlm_acc=f"{metrics['mlm_acc']:.3f}",
+                                    nsp_acc=f"{metrics['nsp_acc']:.3f}", tok_s=f"{metrics['tokens_per_s']:,.0f}")
+            if (step + 1) % cfg.save_every == 0 or step + 1 == last_step:
+                save(step + 1, data_position)
+    finally:
+        prefetcher.close()
     if env.is_main:
         metrics_file.close()
         if last_step == cfg.steps:
             model.save_pretrained(out / "model")
             tokenizer.save(out / "model" / "vocab.txt")
-        plot_metrics(out / "metrics.jsonl", out / "metrics.png")
+        plot_metrics(out / "metrics.jsonl", out / "metrics.png", short_steps=schedule.short_steps)
     env.close()
     return metrics
 
 
-def plot_metrics(metrics_path: Path, png_path: Path):
-    """Loss and accuracy curves of a run, from its metrics.jsonl."""
+def plot_metrics(metrics_path: Path, png_path: Path, short_steps: int = 0):
+    """Loss and accuracy curves of a run, from its metrics.jsonl: each step faint, a moving average
+    over 1% of the run on top; the steps on short sequences (short_steps) shaded."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -346,15 +467,26 @@ def plot_metrics(metrics_path: Path, png_path: Path):
     if not rows:
         return
     steps = [r["step"] for r in rows]
+    window = max(1, len(rows) // 100)
+
+    def smooth(values):
+        kernel = torch.ones(window) / window
+        padded = F.pad(torch.tensor(values, dtype=torch.float64)[None, None], (window - 1, 0), mode="replicate")
+        return F.conv1d(padded, kernel.double()[None, None])[0, 0].tolist()   # trailing mean, same length
+
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
-    for key, label in (("mlm_loss", "MLM loss"), ("nsp_loss", "NSP loss")):
-        ax_loss.plot(steps, [r[key] for r in rows], label=label, lw=1)
+    panels = ((ax_loss, (("mlm_loss", "MLM loss"), ("nsp_loss", "NSP loss"))),
+              (ax_acc, (("mlm_acc", "MLM top-1 accuracy"), ("nsp_acc", "NSP accuracy"))))
+    for ax, series in panels:
+        for (key, label), colour in zip(series, ("C0", "C1")):
+            values = [r[key] for r in rows]
+            ax.plot(steps, values, color=colour, lw=0.5, alpha=0.25)
+            ax.plot(steps, smooth(values), color=colour, lw=1.5, label=label)
+        if short_steps:
+            ax.axvspan(0, short_steps, color="0.9", zorder=0, label="short sequences")
+        ax.legend()
     ax_loss.set(xlabel="step", ylabel="loss (nats)", title="Pretraining loss")
-    ax_loss.legend()
-    for key, label in (("mlm_acc", "MLM top-1 accuracy"), ("nsp_acc", "NSP accuracy")):
-        ax_acc.plot(steps, [r[key] for r in rows], label=label, lw=1)
-    ax_acc.set(xlabel="step", ylabel="accuracy", ylim=(0, 1), title="Training accuracy")
-    ax_acc.legend()
+    ax_acc.set(xlabel="step", ylabel="accuracy", ylim=(0, 1), title="Training accuracy (per batch)")
     fig.tight_layout()
     fig.savefig(png_path, dpi=120)
     plt.close(fig)
@@ -383,6 +515,12 @@ HELP = {
     "clip_grad_norm": "clip the gradient's global norm to this",
     "dropout": "hidden and attention dropout probability (BERT: 0.1)",
     "whole_word_masking": "mask all pieces of a word together",
+    "short_seq_len": "train the first --short-seq-fraction of the steps on sequences this long (0: off), with "
+                     "proportionally more per batch; it must divide --max-seq-len. Small models learn to look at "
+                     "a [MASK]'s neighbours far sooner on short sequences (see SequenceLengthSchedule)",
+    "short_seq_fraction": "share of the steps at --short-seq-len, taken first",
+    "sinusoidal_positions": "start the learned position embeddings as sinusoids (scaled to std 0.02) instead "
+                            "of BERT's random init: attention finds neighbouring tokens sooner",
     "seed": "seed of every random choice: pairs, order, masking, dropout, initialisation",
     "log_every": "steps between progress-bar updates",
     "save_every": "steps between checkpoints",

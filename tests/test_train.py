@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from bertlab.train import TrainConfig, parse_args, train, warmup_then_linear_decay
+from bertlab.train import (Batches, Prefetcher, SequenceLengthSchedule, TrainConfig, parse_args, sinusoidal_positions_,
+                           train, warmup_then_linear_decay)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,11 +73,16 @@ def test_the_same_seed_gives_the_same_loss_sequence(tmp_path, corpus, vocab):
     assert [r["loss"] for r in losses(tmp_path / "c")] != [r["loss"] for r in a]
 
 
-def test_a_run_stopped_and_resumed_matches_the_uninterrupted_run_step_for_step(tmp_path, corpus, vocab):
-    train(tiny_run(tmp_path / "whole", corpus, vocab))
-    train(tiny_run(tmp_path / "split", corpus, vocab, stop_after=3))
-    assert len(losses(tmp_path / "split")) == 3 and (tmp_path / "split" / "checkpoint.pt").exists()
-    train(tiny_run(tmp_path / "split", corpus, vocab))  # resumes from step 3
+SHORT_FIRST = dict(short_seq_len=16, short_seq_fraction=0.5, sinusoidal_positions=True)
+
+
+@pytest.mark.parametrize("recipe,stop", [({}, 3), (SHORT_FIRST, 3), (SHORT_FIRST, 5)],
+                         ids=["plain", "short-first-stopped-before-the-switch", "short-first-stopped-after-it"])
+def test_a_run_stopped_and_resumed_matches_the_uninterrupted_run_step_for_step(tmp_path, corpus, vocab, recipe, stop):
+    train(tiny_run(tmp_path / "whole", corpus, vocab, **recipe))
+    train(tiny_run(tmp_path / "split", corpus, vocab, stop_after=stop, **recipe))
+    assert len(losses(tmp_path / "split")) == stop and (tmp_path / "split" / "checkpoint.pt").exists()
+    train(tiny_run(tmp_path / "split", corpus, vocab, **recipe))  # resumes from step `stop`
     whole, split = losses(tmp_path / "whole"), losses(tmp_path / "split")
     for key in ("step", "loss", "mlm_loss", "nsp_loss", "mlm_acc", "nsp_acc", "lr", "grad_norm"):
         assert [r[key] for r in split] == [r[key] for r in whole], key
@@ -156,3 +162,56 @@ def test_no_weight_decay_on_biases_and_layernorm():
         n for n, _ in model.named_parameters() if n.endswith("bias") or ".norm." in n or "_norm." in n}
     assert "bert.layers.0.ffn_in.weight" in {names[id(p)] for p in decay["params"]}
     assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+def test_the_prefetcher_hands_out_the_items_in_step_order_and_passes_on_errors():
+    made = []
+
+    def make(step):
+        if step == 5:
+            raise ValueError("bad batch at step 5")
+        made.append(step)
+        return step * 10
+
+    prefetcher = Prefetcher(make, range(3, 8), depth=2)
+    assert [prefetcher.get(), prefetcher.get()] == [30, 40]
+    with pytest.raises(ValueError, match="bad batch at step 5"):
+        prefetcher.get()
+    prefetcher.close()
+    assert made == [3, 4]  # in order, and nothing after the error
+
+
+def test_the_prefetcher_stops_early_when_closed():
+    prefetcher = Prefetcher(lambda step: step, range(10**9), depth=2)
+    assert prefetcher.get() == 0
+    prefetcher.close()  # returns: the thread does not wait for a reader that is gone
+    assert not prefetcher._thread.is_alive()
+
+
+def test_short_sequences_first_hold_the_same_tokens_per_step_then_full_length(corpus, vocab):
+    from bertlab.data import text_file_documents
+    from bertlab.tokenizer import WordPieceTokenizer
+    cfg = tiny_run("unused", corpus, vocab, **SHORT_FIRST)  # 8 steps, the first half at 16 tokens
+    documents, tokenizer = text_file_documents(corpus), WordPieceTokenizer.from_vocab(vocab)
+    full = Batches(documents, tokenizer, max_seq_len=cfg.max_seq_len, batch_size=cfg.batch_size, seed=cfg.seed)
+    schedule = SequenceLengthSchedule(documents, tokenizer, cfg, full)
+    shapes = [(len(b), max(len(e.input_ids) for e in b)) for b in (schedule.next(step) for step in range(8))]
+    assert [n for n, _ in shapes] == [24] * 4 + [8] * 4  # 8 sequences of 48 tokens = 24 of 16
+    assert all(longest <= 16 for _, longest in shapes[:4]) and all(16 < longest <= 48 for _, longest in shapes[4:])
+
+
+def test_a_short_length_must_divide_the_full_one(tmp_path, corpus, vocab):
+    with pytest.raises(ValueError, match="--short-seq-len 20 must divide --max-seq-len 48"):
+        train(tiny_run(tmp_path / "run", corpus, vocab, short_seq_len=20, short_seq_fraction=0.5))
+    with pytest.raises(ValueError, match="--short-seq-fraction must be between 0 and 1"):
+        train(tiny_run(tmp_path / "run", corpus, vocab, short_seq_len=16, short_seq_fraction=0.0))
+
+
+def test_sinusoidal_positions_know_only_distance_and_keep_berts_scale():
+    table = sinusoidal_positions_(torch.nn.Embedding(64, 32)).weight.detach()
+    gram = table @ table.T                                          # (64, 64): p_i . p_j
+    for offset in (0, 1, 5):  # constant along each diagonal: depends on i - j only
+        diagonal = torch.diagonal(gram, offset)
+        assert torch.allclose(diagonal, diagonal[0].expand_as(diagonal), atol=1e-6)
+    assert table.std().item() == pytest.approx(0.02, rel=1e-4)
+    assert gram[0, 1] > gram[0, 10]  # near positions are more alike than far ones
