@@ -16,7 +16,7 @@ __all__ = [
     "BertConfig", "PRESETS",
     "BertModel", "BertForPreTraining", "BertForMaskedLM", "BertForSequenceClassification",
     "BertOutput", "PreTrainingOutput", "MaskedLMOutput", "SequenceClassifierOutput",
-    "WordPieceTokenizer", "fill_mask", "next_sentence_probability",
+    "WordPieceTokenizer", "fill_mask", "next_sentence_probability", "shakespeare_bert",
 ]
 
 
@@ -25,7 +25,7 @@ def __getattr__(name):
     if name == "WordPieceTokenizer":
         from .tokenizer import WordPieceTokenizer
         return WordPieceTokenizer
-    if name in ("fill_mask", "next_sentence_probability"):
+    if name in ("fill_mask", "next_sentence_probability", "shakespeare_bert"):
         from . import predict
         return getattr(predict, name)
     raise AttributeError(f"module 'bertlab' has no attribute {name!r}")

@@ -35,3 +35,30 @@ def default_vocab_file() -> Path:
     if not vocab_file.is_file():
         raise FileNotFoundError(f"{vocab_file} is missing, the install looks broken; re{_MINILM_FIX}")
     return vocab_file
+
+
+SHAKESPEARE_CHECKPOINT = "shakespeare-mini"
+
+
+def shakespeare_dir() -> Path:
+    """bertlab's own pretrained BertForPreTraining (MLM + NSP heads), trained on the Shakespeare plays
+    with ``python -m bertlab.train``; its README.md there gives the command, seed, log and results."""
+    folder = Path(__file__).parent / "pretrained" / SHAKESPEARE_CHECKPOINT
+    if not (folder / "model.safetensors").is_file():
+        raise FileNotFoundError(f"{folder}/model.safetensors is missing: the shipped checkpoint is part of the "
+                                "bertlab source tree; reinstall bertlab from a complete checkout")
+    return folder
+
+
+# Names that stand for an embedded checkpoint wherever a checkpoint folder is asked for.
+EMBEDDED_CHECKPOINTS = {"all-MiniLM-L6-v2": minilm_dir, SHAKESPEARE_CHECKPOINT: shakespeare_dir}
+
+
+def resolve_checkpoint(folder: str | Path | None) -> Path:
+    """A checkpoint folder as given, or the folder of an embedded checkpoint named by
+    EMBEDDED_CHECKPOINTS (None: all-MiniLM-L6-v2). A real folder of the same name wins."""
+    if folder is None:
+        return minilm_dir()
+    if isinstance(folder, str) and folder in EMBEDDED_CHECKPOINTS and not Path(folder).is_dir():
+        return EMBEDDED_CHECKPOINTS[folder]()
+    return Path(folder)

@@ -126,16 +126,20 @@ def load_pretrained(cls, folder=None, *, allow_new_heads: bool = False, **config
     """Build ``cls`` from an HF checkpoint folder and load its weights, checking every key. The model
     comes back in eval mode (dropout off), as from transformers.
 
-    folder: an HF BERT checkpoint folder; None means the embedded all-MiniLM-L6-v2 encoder.
+    folder: an HF BERT checkpoint folder, or the name of an embedded one: "all-MiniLM-L6-v2" (the
+        default, None: a pretrained encoder without MLM/NSP heads) or "shakespeare-mini" (bertlab's own
+        BertForPreTraining, trained on the plays).
     allow_new_heads: let heads (and the pooler) that the checkpoint lacks start from BERT's random
         initialisation, e.g. MLM and NSP heads before pretraining an encoder further. The classifier of
         BertForSequenceClassification is always allowed to be new: fine-tuning starts that way.
     config_overrides: BertConfig fields to change, e.g. ``num_labels=3`` or ``hidden_dropout_prob=0.0``.
     """
-    folder = minilm_folder() if folder is None else Path(folder)
+    from ._paths import resolve_checkpoint
+    folder = resolve_checkpoint(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"Checkpoint folder {folder} does not exist; pass a folder holding "
-                                "config.json and model.safetensors (or pytorch_model.bin).")
+                                "config.json and model.safetensors (or pytorch_model.bin), or an embedded checkpoint's name: "
+                                "'all-MiniLM-L6-v2' or 'shakespeare-mini'.")
     config = BertConfig.load(folder)
     if "num_labels" in config_overrides:
         n = config_overrides.pop("num_labels")

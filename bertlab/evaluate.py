@@ -1,6 +1,7 @@
 """How well a pretrained BERT does its two pretraining tasks on text it never saw.
 
-    python -m bertlab.evaluate runs/mini/model          # the held-out Shakespeare plays
+    python -m bertlab.evaluate shakespeare-mini         # the shipped checkpoint, on the held-out plays
+    python -m bertlab.evaluate runs/mini/model          # a run's model
 
 Prints MLM top-1 accuracy beside the most-frequent-token baseline (always guessing the commonest
 masked token), and NSP accuracy beside chance (50%: the pairs are exactly balanced).
@@ -52,7 +53,8 @@ def evaluate_pretraining(model, tokenizer, documents, *, max_seq_len: int = 128,
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bertlab.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", help="an HF checkpoint folder of a BertForPreTraining, with its vocab.txt")
+    parser.add_argument("model", help="an HF checkpoint folder of a BertForPreTraining, with its vocab.txt, "
+                        "or 'shakespeare-mini' (the shipped one)")
     parser.add_argument("--max-seq-len", type=int, default=128, help="tokens per pair (default: 128)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the pairs and masks (default: 0)")
     args = parser.parse_args(argv)

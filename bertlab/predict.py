@@ -7,6 +7,21 @@ from dataclasses import dataclass
 import torch
 
 
+def shakespeare_bert(device: str | torch.device | None = None):
+    """bertlab's pretrained Shakespeare BERT (a BertForPreTraining: MLM and NSP heads), in eval mode,
+    and its tokenizer. How it was trained, and how well it does: bertlab/pretrained/shakespeare-mini/.
+
+        model, tokenizer = bertlab.shakespeare_bert()
+        bertlab.fill_mask(model, tokenizer, "Friends, Romans, countrymen, lend me your [MASK].")
+    """
+    from .model import BertForPreTraining
+    from .tokenizer import WordPieceTokenizer
+    model = BertForPreTraining.from_pretrained("shakespeare-mini")
+    if device is not None:
+        model = model.to(device)
+    return model, WordPieceTokenizer.from_vocab("shakespeare-mini")
+
+
 @dataclass
 class Prediction:
     token: str
@@ -47,3 +62,32 @@ def next_sentence_probability(model, tokenizer, sentence_a: str, sentence_b: str
     out = model.eval()(**batch)
     model.train(was_training)
     return float(out.seq_relationship_logits.float().softmax(dim=-1)[0, 0])  # index 0 = IsNext
+
+
+def main(argv=None):
+    import argparse
+    parser = argparse.ArgumentParser(
+        prog="python -m bertlab.predict",
+        description="Ask a pretrained BERT what is behind each [MASK], or whether one sentence follows another.",
+        epilog='examples:\n  python -m bertlab.predict "Friends, Romans, countrymen, lend me your [MASK]."\n'
+               '  python -m bertlab.predict "Is this a dagger which I see before me?" --next "The handle toward my hand?"',
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("text", help="a sentence with one or more [MASK]s; with --next, sentence A")
+    parser.add_argument("--next", metavar="SENTENCE_B", help="print P(IsNext) for (text, SENTENCE_B) instead")
+    parser.add_argument("--model", default="shakespeare-mini",
+                        help="a BertForPreTraining checkpoint folder with its vocab.txt (default: the shipped shakespeare-mini)")
+    parser.add_argument("--top-k", type=int, default=5, help="predictions per [MASK] (default: 5)")
+    args = parser.parse_args(argv)
+
+    from .model import BertForPreTraining
+    from .tokenizer import WordPieceTokenizer
+    model, tokenizer = BertForPreTraining.from_pretrained(args.model), WordPieceTokenizer.from_vocab(args.model)
+    if args.next is not None:
+        print(f"P(IsNext) = {next_sentence_probability(model, tokenizer, args.text, args.next):.3f}")
+        return
+    for i, predictions in enumerate(fill_mask(model, tokenizer, args.text, top_k=args.top_k), start=1):
+        print(f"[MASK] {i}: " + "  ".join(f"{p.token} {p.probability:.3f}" for p in predictions))
+
+
+if __name__ == "__main__":
+    main()

@@ -74,8 +74,10 @@ class WordPieceTokenizer:
     # ---------------------------------------------------------------- constructors
     @classmethod
     def from_vocab(cls, path: str | Path, *, lowercase: bool = True, model_max_length: int = 512) -> WordPieceTokenizer:
-        """Load a BERT `vocab.txt` (one token per line, id = line number; a folder means folder/vocab.txt)."""
-        path = Path(path)
+        """Load a BERT `vocab.txt` (one token per line, id = line number; a folder means folder/vocab.txt;
+        the name of an embedded checkpoint, e.g. "shakespeare-mini", means its vocab)."""
+        from ._paths import resolve_checkpoint
+        path = resolve_checkpoint(path)
         if path.is_dir():
             path = path / "vocab.txt"
         if not path.is_file():
