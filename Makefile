@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 # (e.g. `make test TORCH=torch` on a CUDA machine). The package itself only asks for a range.
 TORCH  ?= torch==2.13.0
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench book clean
 
 setup: $(VENV)/.installed
 
@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,book]"
 	touch $@
 
 demo: setup
@@ -26,6 +26,11 @@ test: setup
 
 bench: setup
 	$(PY) bench/train_step.py
+
+# The course book (book/, _config.yml, _toc.yml) as HTML in _build/html. The chapters are executed
+# (cached in _build/.jupyter_cache); -W makes every Sphinx warning and every failing cell an error.
+book: setup
+	$(VENV)/bin/jupyter-book build . -W --keep-going
 
 clean:
 	rm -rf $(VENV) _build .pytest_cache

@@ -1,0 +1,217 @@
+"""The book cannot drift from the package: every page in _toc.yml exists, and every class or
+function it includes with `literalinclude` + `:pyobject:` exists in the named source file.
+
+Fast checks only, no build: `make book` builds and executes the book itself.
+"""
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "book").glob("*.md"))
+
+# ```{literalinclude} ../bertlab/model.py      (or ::: fences), followed by its :option: lines
+LITERALINCLUDE = re.compile(r"^(?:`{3,}|:{3,})\{literalinclude\}[ \t]+(?P<path>\S+)[ \t]*\n(?P<options>(?:[ \t]*:[\w-]+:.*\n)*)",
+                            re.MULTILINE)
+OPTION = re.compile(r"^[ \t]*:(?P<name>[\w-]+):[ \t]*(?P<value>.*?)[ \t]*$", re.MULTILINE)
+
+
+def toc_files(entry) -> list[str]:
+    """Every `root` and `file` named anywhere in a (nested) _toc.yml structure."""
+    if isinstance(entry, dict):
+        found = [entry[key] for key in ("root", "file") if isinstance(entry.get(key), str)]
+        return found + [f for value in entry.values() for f in toc_files(value)]
+    if isinstance(entry, list):
+        return [f for item in entry for f in toc_files(item)]
+    return []
+
+
+def pyobject_includes() -> list[tuple[Path, Path, str]]:
+    """(chapter, included file, object name) for every literalinclude with :pyobject: in book/."""
+    found = []
+    for chapter in CHAPTERS:
+        for match in LITERALINCLUDE.finditer(chapter.read_text(encoding="utf-8")):
+            options = {m["name"]: m["value"] for m in OPTION.finditer(match["options"])}
+            if "pyobject" in options:
+                found.append((chapter, (chapter.parent / match["path"]).resolve(), options["pyobject"]))
+    return found
+
+
+def defines(source: str, dotted_name: str) -> bool:
+    """Whether the Python source defines the class or function `dotted_name` ("Class" or
+    "Class.method"), the way Sphinx's :pyobject: looks it up: top level first, then nested."""
+    body = ast.parse(source).body
+    for part in dotted_name.split("."):
+        node = next((n for n in body if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                     and n.name == part), None)
+        if node is None:
+            return False
+        body = node.body
+    return True
+
+
+def test_every_toc_entry_exists():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    files = toc_files(toc)
+    assert files, "_toc.yml names no pages"
+    missing = [f for f in files if not any((ROOT / f).with_suffix(ext).is_file() for ext in (".md", ".ipynb"))]
+    assert not missing, f"_toc.yml names pages that do not exist (as .md or .ipynb): {missing}"
+
+
+def test_every_chapter_is_in_the_toc_and_is_a_myst_notebook():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    listed = {str(Path(f).with_suffix("")) for f in toc_files(toc)}
+    for chapter in CHAPTERS:
+        name = str(chapter.relative_to(ROOT).with_suffix(""))
+        assert name in listed, f"{name}.md is not in _toc.yml, so the book would silently skip it"
+        text = chapter.read_text(encoding="utf-8")
+        if "```{code-cell}" in text:  # a page with code must declare its kernel (jupytext MyST header)
+            header = text.split("---", 2)[1] if text.startswith("---") else ""
+            assert "format_name: myst" in header and "name: python3" in header, \
+                f"{name}.md has code cells but no jupytext MyST header with kernelspec python3"
+
+
+def test_literalinclude_targets_exist():
+    includes = pyobject_includes()
+    assert includes, "no literalinclude with :pyobject: found in book/*.md (has the pattern changed?)"
+    for chapter, path, name in includes:
+        where = f"{chapter.relative_to(ROOT)} includes :pyobject: {name} from {path}"
+        assert path.is_file(), f"{where}, but that file does not exist"
+        assert defines(path.read_text(encoding="utf-8"), name), \
+            f"{where}, but the file defines no class or function of that name (renamed or moved?)"
+
+
+def test_defines_finds_nested_and_rejects_missing_objects():
+    source = "class A:\n    def f(self):\n        pass\n\ndef g():\n    pass\n"
+    assert defines(source, "A") and defines(source, "A.f") and defines(source, "g")
+    assert not defines(source, "B") and not defines(source, "A.g") and not defines(source, "f")
+
+
+def test_import_bertlab_does_not_import_plotting_libraries():
+    code = "import sys, bertlab; print(sorted({'matplotlib', 'ipywidgets'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]", f"`import bertlab` imported {result.stdout.strip()}"
+
+
+def test_viz_helpers_draw_and_check_shapes():
+    import matplotlib
+    matplotlib.use("Agg")
+    import torch
+
+    from bertlab import viz
+
+    tokens = ["[CLS]", "hello", "##s", "[SEP]"]
+    rows = {"a": torch.randn(4, 8), "b": torch.randn(4, 8)}
+    fig = viz.plot_embedding_rows(rows, tokens, dims=6, segment_ids=[0, 0, 1, 1])
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["a", "b"]
+    with pytest.raises(ValueError, match="expected \\(T, H\\)"):
+        viz.plot_embedding_rows({"a": torch.randn(3, 8)}, tokens)
+    with pytest.raises(ValueError, match="square"):
+        viz.plot_similarity_matrix(torch.randn(3, 4))
+    table = viz.HTMLTable(["token", "id"], [[["##s"], 1]])
+    assert "##s" in table._repr_html_() and "##s" in str(table)
+    matplotlib.pyplot.close("all")
+
+
+def test_embedding_explorer_reacts_to_new_text():
+    """The chapter's widget cell is skipped by the book build (it is only live in Jupyter), so
+    check here that it builds and that its callback runs on new input, including odd input."""
+    pytest.importorskip("ipywidgets")
+    import matplotlib
+    matplotlib.use("Agg")
+
+    import bertlab
+    from bertlab import viz
+
+    tokenizer = bertlab.WordPieceTokenizer.default()
+    encoder = bertlab.BertModel.from_pretrained()
+    widget = viz.embedding_explorer(tokenizer, encoder, "The river bank.", max_tokens=12)
+    box_a, box_b = widget.children[:2]
+    for a, b in [("I ate 🍕 in Zürich. " * 10, "A second sentence."), ("", ""), ("Quokkas!", "")]:
+        box_a.value, box_b.value = a, b  # each change re-runs the callback, which must not raise
+    encoding, x = viz.sentence_embeddings(tokenizer, encoder, "I ate 🍕 in Zürich. " * 10, "A second one.",
+                                          max_tokens=12)
+    assert len(encoding) == 12 and x.shape == (12, encoder.config.hidden_size)
+    matplotlib.pyplot.close("all")
+
+
+def test_attention_helpers_draw_and_check_shapes():
+    import matplotlib
+    matplotlib.use("Agg")
+    import torch
+
+    from bertlab import viz
+
+    tokens = ["[CLS]", "a", "b", "[SEP]"]
+    probs = torch.softmax(torch.randn(3, 4, 4), dim=-1)
+    fig = viz.plot_attention_heads(probs, tokens, ncols=2)
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["head 0", "head 1", "head 2"]
+    with pytest.raises(ValueError, match="\\(T, T\\)"):
+        viz.plot_attention(probs[0, :3], tokens)
+    with pytest.raises(ValueError, match="\\(N, T, T\\)"):
+        viz.plot_attention_heads(probs[0], tokens)
+    with pytest.raises(ValueError, match="\\(n, 2\\)"):
+        viz.plot_projection(torch.randn(4, 3), ["x"] * 4)
+    fig = viz.plot_projection(torch.randn(4, 2), ["x", "x", "y", "y"], labels=list("1234"))
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["x", "y"]
+    fig = viz.plot_by_layer({"a": [1.0, 0.5, 0.2], "b": torch.tensor([0.9, 0.8, 0.7])},
+                            styles={"b": {"linestyle": "--"}})
+    assert len(fig.axes[0].lines) == 2
+    matplotlib.pyplot.close("all")
+
+
+def test_attention_explorer_draws_the_chosen_layer_and_head(monkeypatch):
+    """The chapter-2 widget cell is skipped by the book build, so drive its callback here: every
+    change of sentence, layer, head or "all heads" must redraw the right attention probabilities."""
+    pytest.importorskip("ipywidgets")
+    import matplotlib
+    matplotlib.use("Agg")
+    import torch
+
+    import bertlab
+    from bertlab import viz
+
+    drawn = []  # (what was drawn, probabilities, tokens, title), outermost call first
+
+    def recording(kind, draw):
+        def wrapper(probs, tokens, **options):
+            drawn.append((kind, probs, tokens, options.get("title")))
+            return draw(probs, tokens, **options)
+        return wrapper
+
+    monkeypatch.setattr(viz, "plot_attention", recording("one", viz.plot_attention))
+    monkeypatch.setattr(viz, "plot_attention_heads", recording("all", viz.plot_attention_heads))
+
+    tokenizer = bertlab.WordPieceTokenizer.default()
+    encoder = bertlab.BertModel.from_pretrained()
+    widget = viz.attention_explorer(tokenizer, encoder, "The river bank.", layer=2, head=3, max_tokens=12)
+    box = widget.children[0]
+    layer_slider, head_slider, all_heads = widget.children[1].children
+    assert drawn[0][0] == "one" and drawn[0][3] == "layer 2, head 3"
+
+    layer_slider.value, head_slider.value = 6, 11
+    kind, probs, tokens, title = drawn[-1]  # the last redraw, after the head changed
+    encoding, expected = viz.sentence_attentions(tokenizer, encoder, "The river bank.", max_tokens=12)
+    assert (kind, title, tokens) == ("one", "layer 6, head 11", encoding.tokens)
+    assert torch.equal(probs, expected[5, 11])
+    assert expected.shape == (6, 12, len(encoding), len(encoding))
+    assert torch.allclose(expected.sum(dim=-1), torch.ones(6, 12, len(encoding)), atol=1e-5)
+
+    drawn.clear()
+    all_heads.value = True  # the grid draws each head with plot_attention, after the outer call
+    assert drawn[0][0] == "all" and drawn[0][3] == "layer 6, all heads"
+    assert torch.equal(drawn[0][1], expected[5]) and len(drawn) == 1 + 12
+    for text, length in [("I ate 🍕 in Zürich. " * 10, 12), ("", 2), ("Quokkas!", None)]:
+        drawn.clear()
+        box.value = text  # each change re-runs the callback, which must not raise
+        assert drawn[0][0] == "all" and drawn[0][2] == tokenizer.encode(text, max_length=12).tokens
+        assert length is None or len(drawn[0][2]) == length  # cut to max_tokens; "" is [CLS] [SEP]
+    with pytest.raises(ValueError, match="layer must be in 1..6"):
+        viz.attention_explorer(tokenizer, encoder, layer=0)
+    matplotlib.pyplot.close("all")
