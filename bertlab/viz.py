@@ -243,6 +243,15 @@ def plot_values_by_index(values: torch.Tensor, *, xlabel: str = "position", ylab
     return fig
 
 
+def _encode_for(model, tokenizer, text_a: str, text_b: str | None, max_tokens: int):
+    """One sentence (or pair), truncated to max_tokens: the encoding and its (1, T) ids and segment
+    ids on the model's device."""
+    encoding = tokenizer.encode(text_a, text_b or None, max_length=max_tokens, truncation=True)
+    ids = torch.tensor([encoding.input_ids], device=model.device)
+    segments = torch.tensor([encoding.token_type_ids], device=model.device)
+    return encoding, ids, segments
+
+
 @torch.no_grad()
 def sentence_embeddings(tokenizer, model, text_a: str, text_b: str | None = None, *, max_tokens: int = 40):
     """Encode one sentence (or pair) and run the model's embedding layer on it.
@@ -251,9 +260,7 @@ def sentence_embeddings(tokenizer, model, text_a: str, text_b: str | None = None
     position embeddings after LayerNorm (and dropout, if the model is in training mode). The input
     is truncated to `max_tokens`.
     """
-    encoding = tokenizer.encode(text_a, text_b or None, max_length=max_tokens, truncation=True)
-    ids = torch.tensor([encoding.input_ids], device=model.device)
-    segments = torch.tensor([encoding.token_type_ids], device=model.device)
+    encoding, ids, segments = _encode_for(model, tokenizer, text_a, text_b, max_tokens)
     return encoding, model.embeddings(ids, segments)[0]
 
 
@@ -483,9 +490,7 @@ def sentence_attentions(tokenizer, model, text_a: str, text_b: str | None = None
     Returns (encoding, probs (L, N, T, T)): the attention probabilities of every layer and head.
     The input is truncated to `max_tokens`.
     """
-    encoding = tokenizer.encode(text_a, text_b or None, max_length=max_tokens, truncation=True)
-    ids = torch.tensor([encoding.input_ids], device=model.device)
-    segments = torch.tensor([encoding.token_type_ids], device=model.device)
+    encoding, ids, segments = _encode_for(model, tokenizer, text_a, text_b, max_tokens)
     out = model(ids, segments, output_attentions=True)
     return encoding, torch.stack([a[0] for a in out.attentions])
 
