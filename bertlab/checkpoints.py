@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from ._paths import resolve_checkpoint  # noqa: F401  (public here: a checkpoint name -> its folder)
 from .config import BertConfig
 
 # bertlab name prefix -> HF name prefix, inside the encoder (BertModel). In the task models both
@@ -134,7 +135,6 @@ def load_pretrained(cls, folder=None, *, allow_new_heads: bool = False, **config
         BertForSequenceClassification is always allowed to be new: fine-tuning starts that way.
     config_overrides: BertConfig fields to change, e.g. ``num_labels=3`` or ``hidden_dropout_prob=0.0``.
     """
-    from ._paths import resolve_checkpoint
     folder = resolve_checkpoint(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"Checkpoint folder {folder} does not exist; pass a folder holding "

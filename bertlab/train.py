@@ -60,6 +60,7 @@ class TrainConfig:
     log_every: int = 10
     save_every: int = 200
     stop_after: int = 0                  # stop (with a checkpoint) after this many steps: for tests and for splitting a run
+    quiet: bool = False                  # no progress bar (it writes to stderr: notebooks and logs may not want it)
 
     # What must not change when a run resumes: everything that shapes the data, model or schedule.
     RESUME_INVARIANTS = ("preset", "corpus", "vocab", "max_seq_len", "batch_size", "grad_accum", "lr",
@@ -427,7 +428,7 @@ def train(cfg: TrainConfig) -> dict:
         metrics_path.write_text("".join(line + "\n" for line in kept))
         metrics_file = metrics_path.open("a")
     last_step = cfg.steps if not cfg.stop_after else min(cfg.steps, start_step + cfg.stop_after)
-    bar = tqdm(range(start_step, last_step), initial=start_step, total=cfg.steps, disable=not env.is_main,
+    bar = tqdm(range(start_step, last_step), initial=start_step, total=cfg.steps, disable=not env.is_main or cfg.quiet,
                dynamic_ncols=True, desc=f"pretraining {cfg.preset}")
     metrics, tokens, started = {}, 0, time.perf_counter()
     prefetcher = Prefetcher(global_batch, range(start_step, last_step))
@@ -460,9 +461,8 @@ def train(cfg: TrainConfig) -> dict:
 def plot_metrics(metrics_path: Path, png_path: Path, short_steps: int = 0):
     """Loss and accuracy curves of a run, from its metrics.jsonl: each step faint, a moving average
     over 1% of the run on top; the steps on short sequences (short_steps) shaded."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A bare Figure, without pyplot: drawing a file must not change the backend of a notebook that trains.
+    from matplotlib.figure import Figure
     rows = [json.loads(line) for line in Path(metrics_path).read_text().splitlines() if line.strip()]
     if not rows:
         return
@@ -474,7 +474,8 @@ def plot_metrics(metrics_path: Path, png_path: Path, short_steps: int = 0):
         padded = F.pad(torch.tensor(values, dtype=torch.float64)[None, None], (window - 1, 0), mode="replicate")
         return F.conv1d(padded, kernel.double()[None, None])[0, 0].tolist()   # trailing mean, same length
 
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))
+    ax_loss, ax_acc = fig.subplots(1, 2)
     panels = ((ax_loss, (("mlm_loss", "MLM loss"), ("nsp_loss", "NSP loss"))),
               (ax_acc, (("mlm_acc", "MLM top-1 accuracy"), ("nsp_acc", "NSP accuracy"))))
     for ax, series in panels:
@@ -489,7 +490,6 @@ def plot_metrics(metrics_path: Path, png_path: Path, short_steps: int = 0):
     ax_acc.set(xlabel="step", ylabel="accuracy", ylim=(0, 1), title="Training accuracy (per batch)")
     fig.tight_layout()
     fig.savefig(png_path, dpi=120)
-    plt.close(fig)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -525,6 +525,7 @@ HELP = {
     "log_every": "steps between progress-bar updates",
     "save_every": "steps between checkpoints",
     "stop_after": "stop with a checkpoint after this many steps of this invocation (0: run to the end)",
+    "quiet": "no progress bar",
 }
 
 
