@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 # (e.g. `make test TORCH=torch` on a CUDA machine). The package itself only asks for a range.
 TORCH  ?= torch==2.13.0
 
-.PHONY: setup demo test bench book clean
+.PHONY: setup demo test bench book clean exercises release collect autograde feedback grades
 
 setup: $(VENV)/.installed
 
@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[dev,book]"
+	$(PY) -m pip install --quiet -e ".[dev,book,course]"
 	touch $@
 
 demo: setup
@@ -31,6 +31,54 @@ bench: setup
 # (cached in _build/.jupyter_cache); -W makes every Sphinx warning and every failing cell an error.
 book: setup
 	$(VENV)/bin/jupyter-book build . -W --keep-going
+
+# ------------------------------------------------------------------------------------------------
+# The graded exercises (nbgrader; configured by nbgrader_config.py). solutions/ is the source,
+# exercises/ the student version, grading/ (git-ignored) everything grading makes. The README's
+# "Grading" section walks through these steps.
+# ------------------------------------------------------------------------------------------------
+# nbgrader starts `alembic` (its database migrations) from PATH: put the venv first.
+NBGRADER    := PATH="$(abspath $(VENV))/bin:$$PATH" $(abspath $(VENV))/bin/nbgrader
+ASSIGNMENTS := $(notdir $(wildcard solutions/[0-9]*))
+ASSIGNMENT  ?= $(ASSIGNMENTS)
+
+# Regenerate exercises/ from solutions/ after editing a solution (commit both; CI fails on drift).
+exercises: setup
+	for a in $(ASSIGNMENTS); do $(NBGRADER) generate_assignment $$a --force --no-db || exit 1; done
+
+# Register the assignments in the gradebook (grading/gradebook.db), writing the same exercises/.
+release: setup
+	mkdir -p grading
+	for a in $(ASSIGNMENTS); do $(NBGRADER) generate_assignment $$a --force || exit 1; done
+
+# An LMS export (a zip of files named <student_id>_..._<notebook>.ipynb) into grading/submitted:
+#   make collect ASSIGNMENT=01_input_embeddings ZIP=~/Downloads/export.zip
+collect: release
+	@test -n "$(ZIP)" -a -f "$(ZIP)" || { echo "ZIP=path/to/export.zip is required"; exit 1; }
+	@test $(words $(ASSIGNMENT)) -eq 1 || { echo "ASSIGNMENT=<one of: $(ASSIGNMENTS)> is required"; exit 1; }
+	mkdir -p grading/downloaded/$(ASSIGNMENT)/archive
+	cp "$(ZIP)" grading/downloaded/$(ASSIGNMENT)/archive/
+	$(NBGRADER) zip_collect $(ASSIGNMENT) --force
+
+# Grade every submission in grading/submitted/<student>/<assignment>/ (all assignments, or
+# ASSIGNMENT=...), JOBS students at a time (one nbgrader process per student; the gradebook is
+# SQLite, which serialises their writes).
+JOBS ?= 1
+autograde: release
+	mkdir -p grading/submitted
+	for a in $(ASSIGNMENT); do \
+	    ls grading/submitted | xargs -P $(JOBS) -I{} sh -c \
+	        'test ! -d "grading/submitted/{}/'$$a'" || $(NBGRADER) autograde '$$a' --student "{}"' || exit 1; \
+	done
+
+# One HTML page per graded notebook, in grading/feedback/<student>/<assignment>/.
+feedback: setup
+	for a in $(ASSIGNMENT); do $(NBGRADER) generate_feedback $$a --force || exit 1; done
+
+# Every student's score per assignment, as CSV.
+grades: setup
+	$(NBGRADER) export --to grading/grades.csv
+	@echo "wrote grading/grades.csv"
 
 clean:
 	rm -rf $(VENV) _build .pytest_cache

@@ -1,0 +1,50 @@
+"""nbgrader's configuration for the course: `solutions/` is the instructor's source, `exercises/`
+the generated student version, and everything grading produces (submissions, autograded copies,
+feedback, the gradebook) lives in the git-ignored `grading/` folder. Paths are relative to this
+file, so the nbgrader commands work from the repository root (the Makefile's targets run them).
+"""
+
+import os
+
+from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Execute,
+                                    IgnorePattern, LimitOutput, SaveAutoGrades)
+
+from bertlab.autograde import StderrIsNotAFailure
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GRADING = os.path.join(HERE, "grading")
+
+c = get_config()  # noqa: F821 (nbgrader's config loader provides it)
+
+c.CourseDirectory.course_id = "bertlab"
+c.CourseDirectory.root = HERE
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "exercises"
+c.CourseDirectory.submitted_directory = os.path.join("grading", "submitted")
+c.CourseDirectory.autograded_directory = os.path.join("grading", "autograded")
+c.CourseDirectory.feedback_directory = os.path.join("grading", "feedback")
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(GRADING, "gradebook.db")
+# `nbgrader zip_collect` (make collect): an LMS export, unpacked in grading/downloaded/<assignment>/,
+# whose files are named <student_id>_<anything>_<notebook>.ipynb (the student id has no "_"; adapt
+# the pattern to your LMS's names).
+c.ZipCollectApp.downloaded_directory = os.path.join("grading", "downloaded")
+# (The plugin sees the whole path of each extracted file.)
+c.FileNameCollectorPlugin.named_regexp = r".*/(?P<student_id>[^_/]+)_(?:[^/]*_)?(?P<file_id>\d\d_[a-z_]+)\.ipynb$"
+# Only the notebooks are graded; helper files next to them are copied along.
+c.CourseDirectory.notebook_id = "*"
+
+# No cell of an exercise needs more than a few seconds; a cell that runs past this limit (an
+# endless loop) is interrupted and graded as failed, and grading goes on with the next cell.
+c.Execute.timeout = 60
+c.Execute.interrupt_on_timeout = True
+
+# nbgrader fails any test cell that wrote to stderr. Libraries write warnings there (torch does),
+# so grading moves stderr text to stdout first: only an exception fails a test.
+c.Autograde.autograde_preprocessors = [
+    Execute, StderrIsNotAFailure, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+    AssignLatePenalties, CheckCellMetadata,
+]
+
+# The student version: solutions and hidden tests removed, cells locked.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
