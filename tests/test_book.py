@@ -185,8 +185,9 @@ def test_attention_explorer_draws_the_chosen_layer_and_head(monkeypatch):
             return draw(probs, tokens, **options)
         return wrapper
 
-    monkeypatch.setattr(viz, "plot_attention", recording("one", viz.plot_attention))
-    monkeypatch.setattr(viz, "plot_attention_heads", recording("all", viz.plot_attention_heads))
+    # Patch where the widget looks the functions up: the module that defines them (viz re-exports them).
+    monkeypatch.setattr(viz.attention, "plot_attention", recording("one", viz.plot_attention))
+    monkeypatch.setattr(viz.attention, "plot_attention_heads", recording("all", viz.plot_attention_heads))
 
     tokenizer = bertlab.WordPieceTokenizer.default()
     encoder = bertlab.BertModel.from_pretrained()
@@ -215,3 +216,168 @@ def test_attention_explorer_draws_the_chosen_layer_and_head(monkeypatch):
     with pytest.raises(ValueError, match="layer must be in 1..6"):
         viz.attention_explorer(tokenizer, encoder, layer=0)
     matplotlib.pyplot.close("all")
+
+
+def test_viz_package_keeps_the_names_of_the_old_module():
+    """bertlab.viz was one module; split by subject, it must still offer every name it did."""
+    from bertlab import viz
+
+    old = ["SPECIAL_TOKENS", "DIVERGING", "token_labels", "HTMLTable", "token_chip", "tokenization_table",
+           "encoding_table", "plot_embedding_rows", "plot_similarity_matrix", "plot_values_by_index",
+           "sentence_embeddings", "plot_sentence_embeddings", "embedding_explorer", "ATTENTION_CMAP",
+           "ATTENTION_GAMMA", "GROUP_COLORS", "GROUP_MARKERS", "plot_attention", "plot_attention_heads",
+           "plot_by_layer", "plot_projection", "sentence_attentions", "attention_explorer"]
+    assert set(old) <= set(viz.__all__), sorted(set(old) - set(viz.__all__))
+    assert [name for name in viz.__all__ if not hasattr(viz, name)] == []
+
+
+# The widgets of chapters 3 to 5. The book build skips their cells (they are only live in Jupyter),
+# so drive their callbacks here, with the shipped checkpoint, and look at what they display.
+
+@pytest.fixture(scope="module")
+def shakespeare():
+    import bertlab
+    return bertlab.shakespeare_bert()  # (BertForPreTraining in eval mode, its tokenizer)
+
+
+def displayed_figures(monkeypatch) -> list:
+    """Record what the widgets pass to IPython's display (they import it when they are built)."""
+    pytest.importorskip("ipywidgets")
+    import IPython.display
+    import matplotlib
+    matplotlib.use("Agg")
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    return shown
+
+
+def bars(fig) -> tuple[list[str], list[float]]:
+    """The tick labels and lengths of the horizontal bars of a figure's first axes, top to bottom."""
+    ax = fig.axes[0]
+    return [t.get_text() for t in ax.get_yticklabels()], [p.get_width() for p in ax.patches]
+
+
+def test_fill_mask_explorer_hides_the_chosen_word(monkeypatch, capsys, shakespeare):
+    import matplotlib.pyplot as plt
+
+    import bertlab
+    from bertlab import viz
+
+    shown = displayed_figures(monkeypatch)
+    model, tokenizer = shakespeare
+    widget = viz.fill_mask_explorer(model, tokenizer, "Good morrow, my lord.", word_index=1, top_k=5)
+    box, (choice, k) = widget.children[0], widget.children[1].children
+    assert [label for label, _ in choice.options] == ["0: Good", "1: morrow", "2: ,", "3: my", "4: lord", "5: ."]
+    expected = bertlab.fill_mask(model, tokenizer, "Good [MASK], my lord.", top_k=5)[0]
+    tokens, widths = bars(shown[-1])
+    assert shown[-1].axes[0].get_title() == "Good [MASK], my lord."
+    assert tokens == [p.token for p in expected] and widths == pytest.approx([p.probability for p in expected])
+
+    choice.value = 3                                   # hide another word
+    assert shown[-1].axes[0].get_title() == "Good morrow, [MASK] lord."
+    k.value = 3                                        # fewer bars
+    assert len(bars(shown[-1])[1]) == 3
+    box.value = "Out, damned spot!"                    # a new line keeps the chosen position: word 3
+    assert shown[-1].axes[0].get_title() == "Out, damned [MASK]!" and len(bars(shown[-1])[1]) == 3
+    assert [label for label, _ in choice.options] == ["0: Out", "1: ,", "2: damned", "3: spot", "4: !"]
+
+    box.value = "Hail, Caesar"                         # a line without a word 3: its last word is hidden
+    assert choice.value == 2 and shown[-1].axes[0].get_title() == "Hail, [MASK]"
+
+    n = len(shown)
+    for text, message in [("", "Type a line with at least one word."), ("To be or [MASK]", "already contains [MASK]")]:
+        box.value = text                               # bad input: a message, no figure, no exception
+        assert message in capsys.readouterr().out and len(shown) == n
+
+    with pytest.raises(ValueError, match="word_index must be in 0..2"):
+        viz.fill_mask_explorer(model, tokenizer, "Good morrow.", word_index=3)
+    with pytest.raises(ValueError, match="beyond the 512 tokens"):
+        viz.plot_word_predictions(model, tokenizer, "word " * 600, 599)
+    with pytest.raises(ValueError, match="one \\[MASK\\]"):
+        viz.plot_fill_mask(bertlab.fill_mask(model, tokenizer, "Good [MASK], my [MASK]."))  # a list per [MASK]
+    plt.close("all")
+
+
+def test_next_sentence_explorer_shows_both_orders(monkeypatch, capsys, shakespeare):
+    import matplotlib.pyplot as plt
+
+    import bertlab
+    from bertlab import viz
+
+    shown = displayed_figures(monkeypatch)
+    model, tokenizer = shakespeare
+    a, b = "Is this a dagger which I see before me?", "Come, let me clutch thee."
+    widget = viz.next_sentence_explorer(model, tokenizer, a, b)
+    box_a, box_b = widget.children[:2]
+    labels, widths = bars(shown[-1])
+    assert labels[0].startswith("A → B: Is this a dagger") and labels[1].startswith("B → A: Come, let me")
+    # the same numbers as bertlab's own P(IsNext), which runs the whole BertForPreTraining
+    assert widths == pytest.approx([bertlab.next_sentence_probability(model, tokenizer, a, b),
+                                    bertlab.next_sentence_probability(model, tokenizer, b, a)], abs=1e-5)
+
+    box_b.value = "To be, or not to be: that is the question."
+    labels, new_widths = bars(shown[-1])
+    assert "To be, or not" in labels[0] and new_widths != pytest.approx(widths)
+    assert new_widths == pytest.approx(viz.next_sentence_probabilities(
+        model, tokenizer, [(a, box_b.value), (box_b.value, a)]).tolist())
+
+    n = len(shown)
+    box_a.value = "   "                                # bad input: a message, no figure, no exception
+    assert "Type two sentences" in capsys.readouterr().out and len(shown) == n
+
+    model.train()                                      # the probabilities run in eval mode, and leave the mode as it was
+    viz.next_sentence_probabilities(model, tokenizer, [(a, b)])
+    assert model.training
+    model.eval()
+    with pytest.raises(ValueError, match="pairs must be a non-empty list"):
+        viz.next_sentence_probabilities(model, tokenizer, [a])
+    with pytest.raises(ValueError, match="no next-sentence head"):
+        viz.next_sentence_explorer(model.bert, tokenizer)
+    with pytest.raises(ValueError, match="same length"):
+        viz.plot_isnext_bars(["one pair"], [0.5, 0.6], ["A → B"])
+    plt.close("all")
+
+
+def test_genre_explorer_redraws_for_each_passage(monkeypatch, capsys, shakespeare):
+    import matplotlib.pyplot as plt
+    import torch
+
+    from bertlab import viz
+    from bertlab.finetune import load_classifier
+
+    shown = displayed_figures(monkeypatch)
+    _, tokenizer = shakespeare
+    labels = ["comedies", "roman", "tragedies"]
+    classifier = load_classifier("shakespeare-mini", labels, pretrained=True, seed=0)  # a new, untrained head
+    widget = viz.genre_explorer(classifier, tokenizer, labels, "Beware the ides of March.")
+    box = widget.children[0]
+
+    def drawn(fig):
+        ax = fig.axes[0]
+        return [t.get_text() for t in ax.get_yticklabels()], [t.get_text() for t in ax.get_xticklabels()], \
+            torch.tensor(ax.images[0].get_array().data)
+
+    rows, columns, probs = drawn(shown[-1])
+    assert rows == ["Beware the ides of March."] and columns == labels
+    expected = viz.genre_probabilities(classifier, tokenizer, ["Beware the ides of March."])   # (1, 3)
+    assert torch.allclose(probs, expected) and expected.sum().item() == pytest.approx(1)
+
+    box.value = "Out, damned spot! out, I say!"
+    rows, _, new_probs = drawn(shown[-1])
+    assert rows == ["Out, damned spot! out, I say!"] and not torch.allclose(new_probs, probs)
+    assert torch.allclose(new_probs, viz.genre_probabilities(classifier, tokenizer, [box.value]))
+
+    n = len(shown)
+    box.value = "  \n "                                # bad input: a message, no figure, no exception
+    assert "Type a passage." in capsys.readouterr().out and len(shown) == n
+
+    classifier.train()                                 # eval mode for the probabilities, then the mode as it was
+    viz.genre_probabilities(classifier, tokenizer, ["A passage."])
+    assert classifier.training
+    with pytest.raises(ValueError, match="3 outputs but 2 labels"):
+        viz.genre_explorer(classifier, tokenizer, labels[:2])
+    with pytest.raises(ValueError, match="not one string"):
+        viz.genre_probabilities(classifier, tokenizer, "A passage.")
+    with pytest.raises(ValueError, match="1 row_labels for 2 texts"):
+        viz.plot_genre_probabilities(classifier, tokenizer, ["One.", "Two."], labels, row_labels=["one"])
+    plt.close("all")
