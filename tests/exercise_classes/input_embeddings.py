@@ -26,4 +26,12 @@ ASSIGNMENT = Assignment(
                    " + self.norm(self.position(positions))\n        return self.dropout(x)",
                 scores={"test_embeddings_match_bertlab": 0},
                 feedback="LayerNorm applied to each embedding before the sum"),
+        # Not a mistake: a right answer whose code writes to stderr and raises a warning each call, as
+        # libraries do. nbgrader alone would score every test cell that calls it 0; it keeps full marks.
+        Mistake("right_but_noisy", "wordpiece",
+                replace="if len(word) > max_chars:",
+                by='import sys, warnings\n    print("a library writes to stderr", file=sys.stderr)\n'
+                   '    warnings.warn("a library warns")\n    if len(word) > max_chars:',
+                scores={},
+                feedback="[stderr] a library writes to stderr"),
     ])
