@@ -7,10 +7,9 @@ file, so the nbgrader commands work from the repository root (the Makefile's tar
 import os
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Execute,
-                                    IgnorePattern, LimitOutput, SaveAutoGrades)
+from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
 
-from bertlab.autograde import StderrIsNotAFailure
+from bertlab.autograde import SandboxedExecute, StderrIsNotAFailure
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GRADING = os.path.join(HERE, "grading")
@@ -39,10 +38,19 @@ c.CourseDirectory.notebook_id = "*"
 c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
 
+# Each submission's kernel runs in its own bubblewrap sandbox (bertlab/autograde.py): no network,
+# nothing of the course but the bertlab package, an unprivileged user, and these limits.
+c.SandboxedExecute.cpu_seconds = 600
+c.SandboxedExecute.memory_bytes = 6 << 30
+c.SandboxedExecute.processes = 512
+c.SandboxedExecute.file_bytes = 64 << 20
+# A submission that deleted a test cell gets it back (marked), so the test still runs and counts.
+c.OverwriteCells.add_missing_cells = True
+
 # nbgrader fails any test cell that wrote to stderr. Libraries write warnings there (torch does),
 # so grading moves stderr text to stdout first: only an exception fails a test.
 c.Autograde.autograde_preprocessors = [
-    Execute, StderrIsNotAFailure, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+    SandboxedExecute, StderrIsNotAFailure, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
     AssignLatePenalties, CheckCellMetadata,
 ]
 
