@@ -21,6 +21,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from bertlab.autograde import fill_in_solutions
+
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir() and p.name[:2].isdigit())
 TARGET_SECONDS = 60.0
@@ -32,19 +34,6 @@ def run_nbgrader(*args: str, cwd: Path) -> None:
     result = subprocess.run([str(bin_dir / "nbgrader"), *args], cwd=cwd, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"nbgrader {' '.join(args)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
-
-
-def solution_filled(release: Path, source: Path):
-    """The released notebook with the solution written into its solution cells."""
-    nb = nbformat.read(release, as_version=4)
-    solutions = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nbformat.read(source, as_version=4).cells
-                 if c.metadata.get("nbgrader", {}).get("solution")}
-    for cell in nb.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if grade_id in solutions:
-            cell.source = "\n".join(line for line in solutions[grade_id].splitlines()
-                                    if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
-    return nb
 
 
 def main():
@@ -62,8 +51,8 @@ def main():
             folder = course / "grading" / "submitted" / "student" / assignment
             folder.mkdir(parents=True)
             for release in sorted((course / "exercises" / assignment).glob("*.ipynb")):
-                nbformat.write(solution_filled(release, course / "solutions" / assignment / release.name),
-                               folder / release.name)
+                source = nbformat.read(course / "solutions" / assignment / release.name, as_version=4)
+                nbformat.write(fill_in_solutions(nbformat.read(release, as_version=4), source), folder / release.name)
 
         rows = []
         for assignment in ASSIGNMENTS:

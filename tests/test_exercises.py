@@ -26,6 +26,8 @@ from exercise_classes import Mistake, all_assignments
 
 pytest.importorskip("nbgrader", reason="the graded exercises need nbgrader (the `course` extra)")
 
+from bertlab.autograde import fill_in_solutions as solved_notebook  # noqa: E402  (needs nbgrader)
+
 
 def require_sandbox():
     """Autograding runs each submission in bubblewrap; without it the grading tests skip (CI, which
@@ -69,13 +71,6 @@ def notebooks(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.ipynb"))
 
 
-def solution_code(source: str) -> str:
-    """What a student who got everything right writes in a solution cell: the solution without
-    nbgrader's markers."""
-    return "\n".join(line for line in source.splitlines()
-                     if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
-
-
 def submit(course: Path, assignment: str, student: str, edit=None) -> None:
     """Hand in the released notebooks of `assignment` as `student`, after `edit(notebook_name, nb)`."""
     released = course / "exercises" / assignment
@@ -90,18 +85,16 @@ def submit(course: Path, assignment: str, student: str, edit=None) -> None:
 
 def fill_in_solutions(course: Path, assignment: str, mistake: Mistake | None = None):
     """An edit for `submit` that writes the solution into every solution cell, with one mistake."""
+    def with_mistake(grade_id: str, code: str) -> str:
+        if mistake is None or grade_id != mistake.cell:
+            return code
+        assert code.count(mistake.replace) == 1, \
+            f"the mistake of {mistake.student} must replace text that occurs once in {grade_id}"
+        return code.replace(mistake.replace, mistake.by)
+
     def edit(name: str, nb):
         source = nbformat.read(course / "solutions" / assignment / name, as_version=4)
-        solutions = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
-                     if c.metadata.get("nbgrader", {}).get("solution")}
-        for cell in nb.cells:
-            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if grade_id in solutions:
-                cell.source = solution_code(solutions[grade_id])
-                if mistake is not None and grade_id == mistake.cell:
-                    assert cell.source.count(mistake.replace) == 1, \
-                        f"the mistake of {mistake.student} must replace text that occurs once in {grade_id}"
-                    cell.source = cell.source.replace(mistake.replace, mistake.by)
+        solved_notebook(nb, source, with_mistake)
     return edit
 
 
