@@ -9,7 +9,7 @@ import os
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
 
-from bertlab.autograde import SandboxedExecute, StderrIsNotAFailure
+from bertlab.autograde import JudgeVerdicts, SandboxedExecute, ScreenSubmission, StderrIsNotAFailure
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GRADING = os.path.join(HERE, "grading")
@@ -38,9 +38,16 @@ c.CourseDirectory.notebook_id = "*"
 c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
 
-# Each submission's kernel runs in its own bubblewrap sandbox (bertlab/autograde.py): no network,
+# Before nbgrader reads a submission: a notebook that is not valid JSON, not a notebook, over this
+# size or renamed is set right or replaced by the untouched exercise, with a note saying why; the
+# original is kept in grading/rejected/<student>/<assignment>/.
+c.Autograde.pre_convert_hook = ScreenSubmission(release=os.path.join(HERE, "exercises"),
+                                                rejected=os.path.join(GRADING, "rejected"), max_bytes=16 << 20)
+
+# Each submission's kernel runs in its own bubblewrap sandbox (bertlab/sandbox.py): no network,
 # nothing of the course but the bertlab package, an unprivileged user, and these limits.
 c.SandboxedExecute.cpu_seconds = 600
+c.SandboxedExecute.wall_seconds = 900  # the whole notebook, however it spends the time
 c.SandboxedExecute.memory_bytes = 6 << 30
 c.SandboxedExecute.processes = 512
 c.SandboxedExecute.file_bytes = 64 << 20
@@ -49,9 +56,12 @@ c.OverwriteCells.add_missing_cells = True
 
 # nbgrader fails any test cell that wrote to stderr. Libraries write warnings there (torch does),
 # so grading moves stderr text to stdout first: only an exception fails a test.
+#
+# A test cell's verdict is reached outside the student's kernel (bertlab/answers.py): the kernel
+# runs the cell's probe and records the answers, JudgeVerdicts runs the checks in this process.
 c.Autograde.autograde_preprocessors = [
-    SandboxedExecute, StderrIsNotAFailure, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
-    AssignLatePenalties, CheckCellMetadata,
+    SandboxedExecute, StderrIsNotAFailure, JudgeVerdicts, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+    SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
 ]
 
 # The student version: solutions and hidden tests removed, cells locked.

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import ast
 import html
 import json
 import os
@@ -126,6 +127,29 @@ def test_every_graded_part_has_a_synthetic_student_with_a_mistake():
                  for cell in nbformat.read(path, as_version=4).cells
                  if cell.metadata.get("nbgrader", {}).get("solution")}
         assert {mistake.cell for mistake in spec.mistakes} == parts, assignment
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_test_cell_is_judged_outside_the_students_kernel(assignment):
+    """Each test cell has a VERDICT part (bertlab/answers.py), and neither it nor INPUTS uses a name
+    the solution cells define: those parts run in the grader's process, where no student code is."""
+    from bertlab.answers import split_test_cell
+
+    for path in notebooks(ROOT / "solutions" / assignment):
+        cells = nbformat.read(path, as_version=4).cells
+        students = {node.name if hasattr(node, "name") else node.id
+                    for cell in cells if cell.metadata.get("nbgrader", {}).get("solution")
+                    for node in ast.parse(cell.source).body
+                    for node in ([node] if hasattr(node, "name") else
+                                 [t for t in getattr(node, "targets", []) if isinstance(t, ast.Name)])}
+        tests = [c for c in cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]
+        assert tests, path
+        for cell in tests:
+            grade_id, parts = cell.metadata["nbgrader"]["grade_id"], split_test_cell(cell.source)
+            assert parts.judged, f"{grade_id} has no ### VERDICT part: the student's kernel would decide its verdict"
+            used = {node.id for node in ast.walk(ast.parse(parts.judge)) if isinstance(node, ast.Name)}
+            assert not used & students, \
+                f"{grade_id}: its INPUTS or VERDICT part uses {sorted(used & students)}, which the student defines"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)

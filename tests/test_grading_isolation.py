@@ -1,13 +1,25 @@
-"""Autograding runs each submission's kernel in its own sandbox (bertlab/autograde.py): a
-submission that loops, exits, kills its kernel, forks without end or reaches for files and the
-network it must not see is graded in bounded time, with the reason in its feedback, and the
-students beside it keep exactly their grades.
+"""Autograding that no submission can cheat or break (bertlab/autograde.py, bertlab/sandbox.py,
+bertlab/answers.py).
 
-One class of assignment 1, graded through nbgrader: an honest student, and one student per attack.
+One class of assignment 1 goes through nbgrader: an honest student, and one student per attack.
+Every attacker must get exactly what their code earns (the attack itself earns nothing), see the
+reason in their feedback, and leave every other student's grades untouched; grading again gives
+the same grades.
+
+- Breaking the grader: a loop without end, an allocation without bound, a fork bomb, `sys.exit`,
+  `os._exit`, SIGKILL to its own kernel, sleeping past the notebook's time limit, reaching for
+  course files and the network, deleting or editing a test cell.
+- Cheating the verdict: rebinding bertlab's checks, patching torch and builtins, hiding every
+  exception, editing the inputs the tests compare with. Stock nbgrader (which runs the tests in the
+  student's kernel) gives these full marks, which a control grading shows.
+- Handing in something unreadable: not JSON, JSON that is no notebook, a huge file, a renamed file.
 """
 
 from __future__ import annotations
 
+import shutil
+
+import nbformat
 import pytest
 
 from exercise_classes import Mistake
@@ -15,30 +27,48 @@ from test_exercises import (CLASS, feedback_text, fill_in_solutions, nbgrader, n
                             submit)
 
 ASSIGNMENT = "01_input_embeddings"
+NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 SPEC = CLASS[ASSIGNMENT]
 FULL = SPEC.points
-LOSES_PART_1 = {"test_wordpiece_worked_examples": 0, "test_wordpiece_unknown_words": 0,
-                "test_wordpiece_matches_bertlab": 0}
-AFTER_PART_1 = {cell: 0 for cell in FULL if not cell.startswith("test_wordpiece")}  # every later test cell
+NOTHING = {cell: 0 for cell in FULL}
+PART_1 = {cell: 0 for cell in FULL if cell.startswith("test_wordpiece")}
+PART_2 = {cell: 0 for cell in FULL if cell.startswith("test_pair_layout")}
+PART_3 = {cell: 0 for cell in FULL if cell.startswith("test_embeddings")}
+MISTAKES = {mistake.student: mistake for mistake in SPEC.mistakes}
+
+# The limits this class is graded under (short, to keep the test quick); the rest is the course's config.
+CELL_TIMEOUT, WALL_SECONDS = 20, 40
 
 
-def attack(student: str, code: str) -> Mistake:
-    """A submission whose first solution cell (wordpiece) starts with `code`."""
-    return Mistake(student, "wordpiece", replace="def wordpiece(", by=code + "\n\n\ndef wordpiece(",
-                   scores={}, feedback="")
+def attack(code: str, *, mistake: str | None = None, extra: dict[str, str] | None = None, whole_cell: bool = False):
+    """An edit for `submit`: the solution (with one of the class's mistakes, if named), with `code`
+    put before the first line of the wordpiece cell, or in place of the cell with `whole_cell` (and
+    each of `extra`'s codes before the first line of the solution cell it names)."""
+    def edit(course):
+        solve = fill_in_solutions(course, ASSIGNMENT, MISTAKES[mistake] if mistake else None)
+
+        def apply(name, nb):
+            solve(name, nb)
+            for grade_id, prefix in {"wordpiece": code, **(extra or {})}.items():
+                target = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+                target.source = prefix if whole_cell and grade_id == "wordpiece" else prefix + "\n\n" + target.source
+        return apply
+    return edit
 
 
-ATTACKS = {
-    # (submission, the scores it must get (cells not named: full marks), what its feedback must say)
-    "loops_forever": (attack("loops_forever", "while True:\n    pass"), LOSES_PART_1, "CellTimeoutError"),
+UNIMPLEMENTED_WORDPIECE = "def wordpiece(word, vocab, max_chars=100):\n    raise NotImplementedError()\n"
+
+# student: (the edit that makes their submission, the scores it must get (cells not named: full marks),
+#           what their feedback must say)
+BREAKS_THE_GRADER = {
+    "loops_forever": (attack("while True:\n    pass"), PART_1, "CellTimeoutError"),
     # 16 GiB at once: this machine would hand it out (untouched pages cost nothing) but for the
     # sandbox's address-space limit. (An allocating loop works too, but IPython keeps the failed
     # frame, and with it the hoard, so the student's later parts would starve: their own doing.)
-    "allocates_without_bound": (attack("allocates_without_bound", "hoard = bytearray(16 << 30)"),
-                                LOSES_PART_1, "MemoryError"),
+    "allocates_without_bound": (attack("hoard = bytearray(16 << 30)"), PART_1, "MemoryError"),
     # Forks until the process limit stops it, then reaps its children (zombies would still count
     # against the limit and starve the student's own later parts).
-    "fork_bomb": (attack("fork_bomb", """\
+    "fork_bomb": (attack("""\
 import os, time
 try:
     while True:
@@ -50,15 +80,19 @@ finally:
         try:
             os.wait()
         except ChildProcessError:
-            break"""), LOSES_PART_1, "Resource temporarily unavailable"),
-    "calls_sys_exit": (attack("calls_sys_exit", "import sys\nsys.exit('bye')"), LOSES_PART_1, "SystemExit"),
-    "calls_os_exit": (attack("calls_os_exit", "import os\nos._exit(0)"), {**LOSES_PART_1, **AFTER_PART_1},
-                      "The kernel stopped in this cell"),
-    "kills_its_kernel": (attack("kills_its_kernel", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"),
-                         {**LOSES_PART_1, **AFTER_PART_1}, "The kernel stopped in this cell"),
+            break"""), PART_1, "Resource temporarily unavailable"),
+    "calls_sys_exit": (attack("import sys\nsys.exit('bye')"), PART_1, "SystemExit"),
+    "calls_os_exit": (attack("import os\nos._exit(0)"), NOTHING, "The kernel stopped in this cell"),
+    "kills_its_kernel": (attack("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"), NOTHING,
+                         "The kernel stopped in this cell"),
+    # Each of its cells stays under the cell timeout, but together they outlast the notebook's time:
+    # the kernel is stopped during part 3, which earns nothing; parts 1 and 2 keep their points.
+    "sleeps_past_the_time_limit": (attack("import time\ntime.sleep(5)", extra={"pair_layout": "time.sleep(17)",
+                                                                              "embeddings": "time.sleep(17)"}),
+                                   PART_3, f"ran out of its {WALL_SECONDS} s of time in all"),
     # Reaching out: each prints what it found and goes on, so that a leak would show as a full score
     # together with the printed loot; isolation shows as the printed errors.
-    "reads_and_writes_course_files": (attack("reads_and_writes_course_files", """\
+    "reads_and_writes_course_files": (attack("""\
 import glob, os
 for pattern in ["/work/**/gradebook.db", "/work/**/solutions/**/*.ipynb", "/tmp/**/gradebook.db",
                 "/tmp/**/solutions/**/*.ipynb", "/root/**/*.ipynb"]:
@@ -68,7 +102,7 @@ try:
     print("wrote", os.path.abspath("gradebook.db"))
 except OSError as error:
     print("cannot write:", error)"""), {}, "-> []"),
-    "uses_the_network": (attack("uses_the_network", """\
+    "uses_the_network": (attack("""\
 import socket
 try:
     socket.create_connection(("pypi.org", 443), timeout=5)
@@ -77,18 +111,89 @@ except OSError as error:
     print("network: unreachable,", type(error).__name__)"""), {}, "network: unreachable"),
 }
 
+CHEATS_THE_VERDICT = {
+    # wordpiece returns nothing useful, and every check the tests call is made to pass.
+    "rebinds_the_checks": (attack("""\
+import bertlab.grading
+for name in ["check_equal", "check_close", "check_shape", "check_type"]:
+    setattr(bertlab.grading, name, lambda *args, **kwargs: None)
+    globals()[name] = getattr(bertlab.grading, name)
+
+def wordpiece(word, vocab, max_chars=100):
+    return []
+""", whole_cell=True), PART_1, 'wordpiece("unaffable", toy_vocab): expected'),
+    # The embeddings have LayerNorm before the sum; comparisons of tensors are made to agree.
+    "patches_torch": (attack("""\
+torch.allclose = lambda *args, **kwargs: True
+torch.equal = lambda *args, **kwargs: True
+torch.testing.assert_close = lambda *args, **kwargs: None
+torch.Tensor.any = lambda self, *args, **kwargs: torch.tensor(False)
+""", mistake="layernorm_before_sum"), {"test_embeddings_match_bertlab": 0},
+        "LayerNorm applied to each embedding before the sum"),
+    # The same embeddings, and isinstance made to call anything a tensor. (This breaks stock
+    # nbgrader's checks rather than fooling them; here it must not garble what the kernel records.)
+    "patches_builtins": (attack("""\
+import builtins
+_isinstance = builtins.isinstance
+builtins.isinstance = lambda value, kind: True if kind is torch.Tensor else _isinstance(value, kind)
+""", mistake="layernorm_before_sum"), {"test_embeddings_match_bertlab": 0},
+        "LayerNorm applied to each embedding before the sum"),
+    # wordpiece is not written at all, and the kernel is made to hide every exception (no traceback,
+    # and a reply that says "ok"), so no test cell shows an error.
+    "hides_every_exception": (attack("""\
+shell = get_ipython()
+shell._showtraceback = lambda *args, **kwargs: None
+_run_cell_async = shell.run_cell_async
+
+async def run_cell_async(*args, **kwargs):
+    result = await _run_cell_async(*args, **kwargs)
+    result.error_in_exec = None
+    return result
+
+shell.run_cell_async = run_cell_async
+
+""" + UNIMPLEMENTED_WORDPIECE, whole_cell=True), PART_1, "answers were never recorded"),
+    # wordpiece forgets the '##' of continuation pieces, and the tokenizer the hidden test compares
+    # with is made to agree with it.
+    "edits_the_tests_inputs": (attack("""\
+_tokenize = tokenizer.tokenize
+tokenizer.tokenize = lambda text: wordpiece(text, vocab) if text.isalpha() else _tokenize(text)
+""", mistake="forgets_hashes"), {"test_wordpiece_worked_examples": 0, "test_wordpiece_matches_bertlab": 0},
+        "continuation pieces looked up without their '##'"),
+}
+
+ATTACKS = {**BREAKS_THE_GRADER, **CHEATS_THE_VERDICT}
+
+
+def _huge(course):
+    solved = nbformat.read(course / "exercises" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    fill_in_solutions(course, ASSIGNMENT)(NOTEBOOK, solved)
+    solved.cells[-1].outputs = [nbformat.v4.new_output("stream", text="x" * (17 << 20))]  # 17 MiB of output
+    return nbformat.writes(solved).encode()
+
+
+# student: (the bytes they hand in, as a function of the course; the name they hand them in under;
+#           the scores they must get; what their feedback must say)
+UNREADABLE = {
+    "not_json": (lambda course: b'{"cells": [{"cell_type": "code", "source": "def wordpiece(', NOTEBOOK, NOTHING,
+                 "is not valid JSON"),
+    "json_but_no_notebook": (lambda course: b'{"answer": 42}', NOTEBOOK, NOTHING, "is not a Jupyter notebook"),
+    "huge": (_huge, NOTEBOOK, NOTHING, "over the 16 MiB a notebook may be"),
+}
+RENAMED = "01_input_embeddings (1).ipynb"
+
 
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory):
     require_sandbox()
     course = new_course(tmp_path_factory.mktemp("isolation"), ASSIGNMENT)
-    # Short limits keep the loop and the allocation quick to stop; the rest of the config is the course's.
     with open(course / "nbgrader_config.py", "a") as config:
-        config.write("\nc.Execute.timeout = 20\nc.SandboxedExecute.memory_bytes = 4 << 30\n")
+        config.write(f"\nc.Execute.timeout = {CELL_TIMEOUT}\nc.SandboxedExecute.wall_seconds = {WALL_SECONDS}\n"
+                     "c.SandboxedExecute.memory_bytes = 4 << 30\n")
     nbgrader("generate_assignment", ASSIGNMENT, "--force", cwd=course)
     submit(course, ASSIGNMENT, "honest", fill_in_solutions(course, ASSIGNMENT))
-    for mistake, _, _ in ATTACKS.values():
-        submit(course, ASSIGNMENT, mistake.student, fill_in_solutions(course, ASSIGNMENT, mistake))
+    for student, (edit, _, _) in ATTACKS.items():
+        submit(course, ASSIGNMENT, student, edit(course))
     solve = fill_in_solutions(course, ASSIGNMENT)
 
     def delete_a_test(name, nb):
@@ -103,6 +208,15 @@ def graded_class(tmp_path_factory):
 
     submit(course, ASSIGNMENT, "deletes_a_test_cell", delete_a_test)
     submit(course, ASSIGNMENT, "edits_a_test_cell", edit_a_test)
+    for student, (handed_in, name, _, _) in UNREADABLE.items():
+        folder = course / "grading" / "submitted" / student / ASSIGNMENT
+        folder.mkdir(parents=True)
+        (folder / name).write_bytes(handed_in(course))
+    submit(course, ASSIGNMENT, "renamed", solve)
+    renamed = course / "grading" / "submitted" / "renamed" / ASSIGNMENT
+    (renamed / NOTEBOOK).rename(renamed / RENAMED)
+    shutil.copytree(course / "grading" / "submitted", course / "handed_in")  # what each student sent, untouched
+
     nbgrader("autograde", ASSIGNMENT, "--force", cwd=course)
     nbgrader("generate_feedback", ASSIGNMENT, "--force", cwd=course)
     return course
@@ -112,8 +226,16 @@ def test_the_honest_student_keeps_full_marks(graded_class):
     assert scores(graded_class, ASSIGNMENT, "honest") == FULL
 
 
-@pytest.mark.parametrize("student", ATTACKS)
-def test_an_attack_is_graded_in_bounded_time_with_its_reason(graded_class, student):
+@pytest.mark.parametrize("student", BREAKS_THE_GRADER)
+def test_an_attack_on_the_grader_is_graded_in_bounded_time_with_its_reason(graded_class, student):
+    _, expected, reason = ATTACKS[student]
+    assert scores(graded_class, ASSIGNMENT, student) == {**FULL, **expected}
+    assert reason in feedback_text(graded_class, ASSIGNMENT, student)
+
+
+@pytest.mark.parametrize("student", CHEATS_THE_VERDICT)
+def test_an_attack_on_the_verdict_earns_nothing(graded_class, student):
+    """The cheater gets exactly what their code earns, and the feedback says what is wrong with it."""
     _, expected, reason = ATTACKS[student]
     assert scores(graded_class, ASSIGNMENT, student) == {**FULL, **expected}
     assert reason in feedback_text(graded_class, ASSIGNMENT, student)
@@ -129,8 +251,46 @@ def test_an_edited_test_cell_is_restored_and_runs(graded_class):
     assert "nothing to see here" not in feedback_text(graded_class, ASSIGNMENT, "edits_a_test_cell")
 
 
+@pytest.mark.parametrize("student", UNREADABLE)
+def test_an_unreadable_notebook_earns_0_with_its_reason_and_is_kept(graded_class, student):
+    _, name, expected, reason = UNREADABLE[student]
+    assert scores(graded_class, ASSIGNMENT, student) == expected
+    assert reason in feedback_text(graded_class, ASSIGNMENT, student)
+    kept = graded_class / "grading" / "rejected" / student / ASSIGNMENT / name
+    assert kept.read_bytes() == (graded_class / "handed_in" / student / ASSIGNMENT / name).read_bytes()
+
+
+def test_a_renamed_notebook_is_graded_under_its_name_and_kept(graded_class):
+    assert scores(graded_class, ASSIGNMENT, "renamed") == FULL
+    assert f"You handed this notebook in as {RENAMED}" in feedback_text(graded_class, ASSIGNMENT, "renamed")
+    kept = graded_class / "grading" / "rejected" / "renamed" / ASSIGNMENT / RENAMED
+    assert kept.read_bytes() == (graded_class / "handed_in" / "renamed" / ASSIGNMENT / RENAMED).read_bytes()
+
+
 def test_grading_again_gives_the_same_grades(graded_class):
-    before = {s: scores(graded_class, ASSIGNMENT, s) for s in ["honest", *ATTACKS]}
-    nbgrader("autograde", ASSIGNMENT, "--force", "--student", "honest", cwd=graded_class)
-    nbgrader("autograde", ASSIGNMENT, "--force", "--student", "calls_os_exit", cwd=graded_class)
-    assert {s: scores(graded_class, ASSIGNMENT, s) for s in ["honest", *ATTACKS]} == before
+    everyone = ["honest", *ATTACKS, "deletes_a_test_cell", "edits_a_test_cell", *UNREADABLE, "renamed"]
+    before = {student: scores(graded_class, ASSIGNMENT, student) for student in everyone}
+    for student in ["honest", "calls_os_exit", "hides_every_exception", "not_json", "renamed"]:
+        nbgrader("autograde", ASSIGNMENT, "--force", "--student", student, cwd=graded_class)
+    assert {student: scores(graded_class, ASSIGNMENT, student) for student in everyone} == before
+
+
+def test_stock_nbgrader_gives_the_cheats_full_marks(graded_class, tmp_path):
+    """The control: with nbgrader's own Execute, which runs each test in the student's kernel, the
+    cheats above score full marks. (Their code is harmless outside the sandbox.)"""
+    course = tmp_path / "stock"
+    shutil.copytree(graded_class / "solutions", course / "solutions")
+    shutil.copy(graded_class / "nbgrader_config.py", course / "nbgrader_config.py")
+    with open(course / "nbgrader_config.py", "a") as config:
+        config.write("\nfrom nbgrader.preprocessors import Execute\n"
+                     "c.Autograde.autograde_preprocessors = [Execute, StderrIsNotAFailure, SaveAutoGrades]\n")
+    (course / "grading").mkdir()
+    nbgrader("generate_assignment", ASSIGNMENT, "--force", cwd=course)
+    cheats = [student for student in CHEATS_THE_VERDICT if student != "patches_builtins"]
+    for student in cheats:
+        shutil.copytree(graded_class / "handed_in" / student, course / "grading" / "submitted" / student)
+    nbgrader("autograde", ASSIGNMENT, "--force", cwd=course)
+    # (The visible test of wordpiece compares with literals, which editing the tokenizer cannot reach.)
+    fooled = {student: FULL for student in cheats}
+    fooled["edits_the_tests_inputs"] = {**FULL, "test_wordpiece_worked_examples": 0}
+    assert {student: scores(course, ASSIGNMENT, student) for student in cheats} == fooled
