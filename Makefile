@@ -62,10 +62,12 @@ collect: release
 
 # Grade every submission in grading/submitted/<student>/<assignment>/ (all assignments, or
 # ASSIGNMENT=...), JOBS students at a time (one nbgrader process per student; the gradebook is
-# SQLite, which serialises their writes).
+# SQLite, which serialises their writes). The screen first sets right the folders nbgrader would
+# skip (no .ipynb in them); the rest it screens as each student is graded (bertlab/autograde.py).
 JOBS ?= 1
 autograde: release
 	mkdir -p grading/submitted
+	$(PY) -m bertlab.autograde screen $(ASSIGNMENT)
 	for a in $(ASSIGNMENT); do \
 	    ls grading/submitted | xargs -P $(JOBS) -I{} sh -c \
 	        'test ! -d "grading/submitted/{}/'$$a'" || $(NBGRADER) autograde '$$a' --student "{}"' || exit 1; \

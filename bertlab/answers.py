@@ -77,7 +77,8 @@ def split_test_cell(source: str) -> TestCellParts:
         marker = MARKERS.get(line.strip())
         if marker is not None:
             part = marker
-            probe.append(""), judge.append("")
+            probe.append("")
+            judge.append("")
             continue
         probe.append(line if part in ("inputs", "answers") else "")
         judge.append(line if part in ("inputs", "verdict") else "")

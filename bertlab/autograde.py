@@ -220,9 +220,12 @@ class ScreenSubmission:
     def __call__(self, *, assignment: str, student: str, notebooks: list[str]) -> None:
         # nbgrader passes the command line's patterns ("*" for every student) and the notebooks it
         # found in this submission's folder, grading/submitted/<student>/<assignment>/.
-        if not notebooks:
-            return
-        folder = Path(notebooks[0]).parent
+        if notebooks:
+            self.screen(Path(notebooks[0]).parent)
+            notebooks[:] = sorted(str(p) for p in Path(notebooks[0]).parent.glob("*.ipynb"))  # what nbgrader grades
+
+    def screen(self, folder: Path) -> None:
+        """Set right the submission in `folder` (grading/submitted/<student>/<assignment>/)."""
         student, assignment = folder.parent.name, folder.name
         expected = sorted(p.name for p in (self.release / assignment).glob("*.ipynb"))
         for name in expected:
@@ -247,7 +250,6 @@ class ScreenSubmission:
                 found = ", ".join(p.name for p in others) or "no other notebook"
                 self._stand_in(folder / name, assignment, f"No notebook named {name} was handed in ({found}). In its "
                                "place the untouched exercise was graded, which earns 0 points.")
-        notebooks[:] = sorted(str(p) for p in folder.glob("*.ipynb"))  # what nbgrader goes on to grade
 
     def problem(self, path: Path) -> str | None:
         """Why `path` cannot be graded as a notebook, or None if it can."""
@@ -306,3 +308,36 @@ def fill_in_solutions(released: NotebookNode, source: NotebookNode, edit_cell=No
             code = solution_code(solutions[grade_id])
             cell.source = edit_cell(grade_id, code) if edit_cell else code
     return released
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m bertlab.autograde screen ASSIGNMENT...`: screen every submission folder of the
+    assignments that holds no .ipynb file at all (a notebook renamed to .txt, or nothing): nbgrader
+    skips such a folder without calling its pre-convert hook. `make autograde` runs it first."""
+    import argparse
+    import runpy
+
+    from traitlets.config import Config
+
+    parser = argparse.ArgumentParser(prog="python -m bertlab.autograde", description=main.__doc__)
+    parser.add_argument("command", choices=["screen"])
+    parser.add_argument("assignments", nargs="+")
+    parser.add_argument("--config", default="nbgrader_config.py", help="the course's nbgrader config file")
+    args = parser.parse_args(argv)
+    config = Config()
+    runpy.run_path(args.config, init_globals={"get_config": lambda: config})
+    screen = config.Autograde.pre_convert_hook
+    from bertlab.autograde import ScreenSubmission as Screen  # the config's class, also when this runs as __main__
+
+    if not isinstance(screen, Screen):
+        raise SystemExit(f"{args.config} sets no ScreenSubmission as c.Autograde.pre_convert_hook")
+    submitted = Path(config.CourseDirectory.root) / config.CourseDirectory.submitted_directory
+    for assignment in args.assignments:
+        for folder in sorted(submitted.glob(f"*/{assignment}")):
+            if folder.is_dir() and not any(folder.glob("*.ipynb")):
+                screen.screen(folder)
+                print(f"screened {folder}: {', '.join(sorted(p.name for p in folder.iterdir()))}")
+
+
+if __name__ == "__main__":
+    main()

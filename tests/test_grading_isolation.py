@@ -12,17 +12,19 @@ the same grades.
 - Cheating the verdict: rebinding bertlab's checks, patching torch and builtins, hiding every
   exception, editing the inputs the tests compare with. Stock nbgrader (which runs the tests in the
   student's kernel) gives these full marks, which a control grading shows.
-- Handing in something unreadable: not JSON, JSON that is no notebook, a huge file, a renamed file.
+- Handing in something unreadable: not JSON, JSON that is no notebook, a huge file, a renamed file
+  (as .ipynb and as .txt), nothing at all.
 """
 
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 import nbformat
 import pytest
 
-from exercise_classes import Mistake
 from test_exercises import (CLASS, feedback_text, fill_in_solutions, nbgrader, new_course, require_sandbox, scores,
                             submit)
 
@@ -181,6 +183,8 @@ UNREADABLE = {
     "huge": (_huge, NOTEBOOK, NOTHING, "over the 16 MiB a notebook may be"),
 }
 RENAMED = "01_input_embeddings (1).ipynb"
+# Handed in with no .ipynb at all: nbgrader would skip these folders, so `make autograde` screens them first.
+RENAMED_TO_TEXT = "01_input_embeddings.txt"
 
 
 @pytest.fixture(scope="module")
@@ -215,8 +219,15 @@ def graded_class(tmp_path_factory):
     submit(course, ASSIGNMENT, "renamed", solve)
     renamed = course / "grading" / "submitted" / "renamed" / ASSIGNMENT
     (renamed / NOTEBOOK).rename(renamed / RENAMED)
+    submit(course, ASSIGNMENT, "renamed_to_text", solve)
+    renamed = course / "grading" / "submitted" / "renamed_to_text" / ASSIGNMENT
+    (renamed / NOTEBOOK).rename(renamed / RENAMED_TO_TEXT)
+    (course / "grading" / "submitted" / "hands_in_nothing" / ASSIGNMENT).mkdir(parents=True)
     shutil.copytree(course / "grading" / "submitted", course / "handed_in")  # what each student sent, untouched
 
+    screen = subprocess.run([sys.executable, "-m", "bertlab.autograde", "screen", ASSIGNMENT], cwd=course,
+                            capture_output=True, text=True)  # as `make autograde` does
+    assert screen.returncode == 0, screen.stderr
     nbgrader("autograde", ASSIGNMENT, "--force", cwd=course)
     nbgrader("generate_feedback", ASSIGNMENT, "--force", cwd=course)
     return course
@@ -267,8 +278,22 @@ def test_a_renamed_notebook_is_graded_under_its_name_and_kept(graded_class):
     assert kept.read_bytes() == (graded_class / "handed_in" / "renamed" / ASSIGNMENT / RENAMED).read_bytes()
 
 
+def test_a_notebook_renamed_to_text_is_graded_under_its_name_and_kept(graded_class):
+    assert scores(graded_class, ASSIGNMENT, "renamed_to_text") == FULL
+    assert f"You handed this notebook in as {RENAMED_TO_TEXT}" in feedback_text(graded_class, ASSIGNMENT,
+                                                                                 "renamed_to_text")
+    kept = graded_class / "grading" / "rejected" / "renamed_to_text" / ASSIGNMENT / RENAMED_TO_TEXT
+    assert kept.read_bytes() == (graded_class / "handed_in" / "renamed_to_text" / ASSIGNMENT / RENAMED_TO_TEXT).read_bytes()
+
+
+def test_a_submission_without_a_notebook_earns_0_with_its_reason(graded_class):
+    assert scores(graded_class, ASSIGNMENT, "hands_in_nothing") == NOTHING
+    assert f"No notebook named {NOTEBOOK} was handed in" in feedback_text(graded_class, ASSIGNMENT, "hands_in_nothing")
+
+
 def test_grading_again_gives_the_same_grades(graded_class):
-    everyone = ["honest", *ATTACKS, "deletes_a_test_cell", "edits_a_test_cell", *UNREADABLE, "renamed"]
+    everyone = ["honest", *ATTACKS, "deletes_a_test_cell", "edits_a_test_cell", *UNREADABLE, "renamed",
+                "renamed_to_text", "hands_in_nothing"]
     before = {student: scores(graded_class, ASSIGNMENT, student) for student in everyone}
     for student in ["honest", "calls_os_exit", "hides_every_exception", "not_json", "renamed"]:
         nbgrader("autograde", ASSIGNMENT, "--force", "--student", student, cwd=graded_class)
