@@ -221,16 +221,17 @@ class ScreenSubmission:
         # nbgrader passes the command line's patterns ("*" for every student) and the notebooks it
         # found in this submission's folder, grading/submitted/<student>/<assignment>/.
         if notebooks:
-            self.screen(Path(notebooks[0]).parent)
-            notebooks[:] = sorted(str(p) for p in Path(notebooks[0]).parent.glob("*.ipynb"))  # what nbgrader grades
+            folder = Path(notebooks[0]).parent
+            self.screen(folder)
+            notebooks[:] = sorted(str(p) for p in folder.glob("*.ipynb"))  # what nbgrader goes on to grade
 
     def screen(self, folder: Path) -> None:
         """Set right the submission in `folder` (grading/submitted/<student>/<assignment>/)."""
         student, assignment = folder.parent.name, folder.name
         expected = sorted(p.name for p in (self.release / assignment).glob("*.ipynb"))
         for name in expected:
-            problem = self.problem(folder / name)
-            if problem and (folder / name).exists():
+            problem = self.problem(folder / name) if (folder / name).exists() else None
+            if problem:
                 self._keep(folder / name, student, assignment)
                 self._stand_in(folder / name, assignment, f"The notebook you handed in, {name}, {problem}. It is "
                                "kept as you sent it, but it cannot be graded: in its place the untouched exercise "
@@ -252,9 +253,7 @@ class ScreenSubmission:
                                "place the untouched exercise was graded, which earns 0 points.")
 
     def problem(self, path: Path) -> str | None:
-        """Why `path` cannot be graded as a notebook, or None if it can."""
-        if not path.is_file():
-            return "is missing"
+        """Why the file `path` cannot be graded as a notebook, or None if it can."""
         size = path.stat().st_size
         if size > self.max_bytes:
             return (f"is {size / 2**20:.0f} MiB, over the {self.max_bytes / 2**20:.0f} MiB a notebook may be "
