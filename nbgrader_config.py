@@ -64,5 +64,10 @@ c.Autograde.autograde_preprocessors = [
     SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
 ]
 
+# `nbgrader validate` (run from the repository root, where this file is) prints its verdict and
+# nothing else: no INFO lines, and no log lines of the kernel (ipykernel warns about TCP on stderr).
+c.ValidateApp.log_level = "WARN"
+c.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
+
 # The student version: solutions and hidden tests removed, cells locked.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

@@ -132,6 +132,8 @@ def encode(value, _budget: list[int] | None = None):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else {"float": repr(value)}
+    if type(value).__module__ == "numpy" and getattr(value, "shape", None) == () and hasattr(value, "item"):
+        return encode(value.item(), budget)  # a numpy number (np.float32(0.5)): the number it holds
     if isinstance(value, torch.Tensor) and str(value.dtype).removeprefix("torch.") in _DTYPES:
         flat = value.detach().cpu().contiguous().reshape(-1)
         raw = flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b""

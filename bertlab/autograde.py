@@ -37,6 +37,7 @@ from nbgrader.utils import is_grade
 from traitlets import Integer, Unicode
 
 from bertlab.answers import MIME, recorded_answers, recording_code, split_test_cell
+from bertlab.rules import student_code
 from bertlab.sandbox import SandboxedKernelManager, sandbox_command
 
 
@@ -150,6 +151,9 @@ class JudgeVerdicts(NbGraderPreprocessor):
             tests = {cell.name: cell.source for cell in source.source_cells
                      if cell.cell_type == "code" and cell.name in graded}
         namespace = None
+        # The student's code, for the parts' rules (bertlab/rules.py): every code cell but the tests.
+        code = [cell.source for cell in nb.cells if cell.cell_type == "code"
+                and cell.metadata.get("nbgrader", {}).get("grade_id") not in tests]
         for cell in nb.cells:
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
             if not _is_code_test(cell) or grade_id not in tests:
@@ -160,7 +164,8 @@ class JudgeVerdicts(NbGraderPreprocessor):
                 continue
             if namespace is None:
                 namespace = self._setup_namespace(setup)
-            cell.outputs = self._verdict(grade_id, parts, cell.get("outputs", []), namespace)
+            with student_code(code):
+                cell.outputs = self._verdict(grade_id, parts, cell.get("outputs", []), namespace)
         return nb, resources
 
     @staticmethod

@@ -14,6 +14,7 @@ a message such as "this is what LayerNorm before the sum gives" is a measured fa
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -23,8 +24,26 @@ import torch
 from bertlab import answers as _answers  # noqa: F401
 
 
+# `nbgrader validate` cuts every line of a failure at 87 columns (its width of 90, less "..."), after an
+# indent of 4: messages are wrapped to fit, so that a terminal shows every word.
+WIDTH = 80
+
+
+def wrap(text: str, width: int = WIDTH) -> str:
+    """`text` with each of its lines wrapped at `width` columns (continuations indented by 2)."""
+    return "\n".join(textwrap.fill(line, width, subsequent_indent="  ", break_long_words=True,
+                                    break_on_hyphens=False) if len(line) > width else line
+                     for line in text.splitlines())
+
+
 class WrongAnswer(AssertionError):
-    """A test found a difference from bertlab; the message says what and, where known, why."""
+    """A test found a wrong answer; the message says what and, where known, why.
+
+    In Jupyter and `nbgrader validate`, IPython shows only the message (no traceback of the test's
+    own code): its first line is what is wrong."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {wrap(str(self))}"]
 
 
 def _fail(what: str, problem: str, *, mistake: str | None = None, hint: str | None = None):
@@ -33,7 +52,7 @@ def _fail(what: str, problem: str, *, mistake: str | None = None, hint: str | No
         lines.append(f"Likely mistake: {mistake}.")
     if hint:
         lines.append(f"Hint: {hint}")
-    raise WrongAnswer("\n".join(lines))
+    raise WrongAnswer(wrap("\n".join(lines)))
 
 
 def _matching_mistake(actual, mistakes: Mapping[str, Any], same: Callable[[Any, Any], bool]) -> str | None:
@@ -63,9 +82,10 @@ def check_shape(tensor, shape: Sequence[int], *, what: str, hint: str | None = N
 
 def check_close(actual, expected: torch.Tensor, *, what: str, atol: float = 1e-5, rtol: float = 1e-4,
                 mistakes: Mapping[str, torch.Tensor] | None = None, hint: str | None = None,
-                expected_from: str = "bertlab's") -> None:
+                expected_from: str = "the expected ones") -> None:
     """`actual` must be a tensor of `expected`'s shape whose values agree within atol + rtol * |expected|.
-    `expected_from` names where the expected values come from, for the message ("the worked example's")."""
+    `expected_from` names where the expected values come from, for the message ("bertlab's" where
+    bertlab computed them)."""
     mistakes = mistakes or {}
     check_type(actual, torch.Tensor, what=what)
     if tuple(actual.shape) != tuple(expected.shape):
@@ -122,10 +142,18 @@ def check_equal(actual, expected, *, what: str, mistakes: Mapping[str, Any] | No
               mistake=_matching_mistake(actual, mistakes, lambda a, m: a == m), hint=hint)
 
 
+def trainable_parameters(module: torch.nn.Module) -> dict[str, tuple[int, ...]]:
+    """The shape of each trainable parameter of `module`, by name: what an exercise specifies of a
+    module. Buffers, frozen tensors and submodules without parameters are the student's business."""
+    return {name: tuple(p.shape) for name, p in module.named_parameters() if p.requires_grad}
+
+
 def load_reference_weights(student: torch.nn.Module, reference: torch.nn.Module, *, what: str) -> None:
-    """Copy the reference module's parameters into the student's, which must name them the same way."""
+    """Copy the reference module's parameters into the student's, whose trainable parameters must
+    have the same names and shapes (buffers and frozen tensors of the student's are left alone)."""
     check_type(student, torch.nn.Module, what=what)
-    theirs, ours = student.state_dict(), reference.state_dict()
+    theirs = {name: p for name, p in student.named_parameters() if p.requires_grad}
+    ours = dict(reference.named_parameters())
     missing = sorted(set(ours) - set(theirs))
     unexpected = sorted(set(theirs) - set(ours))
     if missing or unexpected:
@@ -137,7 +165,9 @@ def load_reference_weights(student: torch.nn.Module, reference: torch.nn.Module,
     for name, tensor in ours.items():
         if tuple(theirs[name].shape) != tuple(tensor.shape):
             _fail(what, f"parameter {name!r} has shape {tuple(theirs[name].shape)}, expected {tuple(tensor.shape)}")
-    student.load_state_dict(ours)
+    with torch.no_grad():
+        for name, tensor in ours.items():
+            theirs[name].copy_(tensor)
 
 
 def _same_tensor(actual, wrong: torch.Tensor) -> bool:

@@ -3,10 +3,14 @@
 - `exercises/` is exactly what `nbgrader generate_assignment` makes from `solutions/`.
 - `nbgrader validate` passes the solutions; `nbgrader validate --invert` passes the untouched
   student versions (they pass no test).
+- `nbgrader validate` on a solution, and on the released notebook filled in with it, prints its
+  success line and nothing else.
 - A class of synthetic students per assignment goes through the instructor's whole workflow
   (generate, submit, autograde, feedback) in a private course folder: the solution scores full
-  marks, the untouched notebook 0, and each realistic mistake loses exactly the points written
-  below, with feedback that names the mistake.
+  marks, the untouched notebook 0, each realistic mistake and each broken rule loses exactly the
+  points written in tests/exercise_classes/, with feedback that names it (and `nbgrader validate`
+  names a broken rule before the student hands in); a student who copies what the book shows earns
+  at most 30%; correct students who write differently from the solution earn full marks.
 """
 
 from __future__ import annotations
@@ -18,12 +22,13 @@ import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from exercise_classes import Mistake, all_assignments
+from exercise_classes import Mistake, Student, all_assignments
 
 pytest.importorskip("nbgrader", reason="the graded exercises need nbgrader (the `course` extra)")
 
@@ -84,19 +89,35 @@ def submit(course: Path, assignment: str, student: str, edit=None) -> None:
         nbformat.write(nb, folder / path.name)
 
 
-def fill_in_solutions(course: Path, assignment: str, mistake: Mistake | None = None):
-    """An edit for `submit` that writes the solution into every solution cell, with one mistake."""
-    def with_mistake(grade_id: str, code: str) -> str:
-        if mistake is None or grade_id != mistake.cell:
+def fill_in_solutions(course: Path, assignment: str, student: Mistake | Student | None = None):
+    """An edit for `submit` that writes the solution into every solution cell, as `student` would
+    change it: one mistake (a Mistake), or whole cells and cells of their own (a Student)."""
+    def write(grade_id: str, code: str) -> str:
+        if isinstance(student, Student):
+            return student.cells.get(grade_id, code)
+        if student is None or grade_id != student.cell:
             return code
-        assert code.count(mistake.replace) == 1, \
-            f"the mistake of {mistake.student} must replace text that occurs once in {grade_id}"
-        return code.replace(mistake.replace, mistake.by)
+        assert code.count(student.replace) == 1, \
+            f"the mistake of {student.student} must replace text that occurs once in {grade_id}"
+        return code.replace(student.replace, student.by)
 
     def edit(name: str, nb):
         source = nbformat.read(course / "solutions" / assignment / name, as_version=4)
-        solved_notebook(nb, source, with_mistake)
+        solved_notebook(nb, source, write)
+        if isinstance(student, Student):
+            for grade_id, code in student.extra_cells.items():
+                at = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+                nb.cells.insert(at, nbformat.v4.new_code_cell(code))
     return edit
+
+
+def autograde_each(course: Path, assignment: str, students: list[str], jobs: int = 2) -> None:
+    """`nbgrader autograde` for each student, `jobs` at a time (as `make autograde JOBS=2` does)."""
+    with ThreadPoolExecutor(jobs) as pool:
+        for result in pool.map(lambda s: nbgrader("autograde", assignment, "--student", s, "--force", cwd=course,
+                                                  check=False), students):
+            if result.returncode != 0:
+                pytest.fail(f"nbgrader autograde failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
 
 
 def scores(course: Path, assignment: str, student: str) -> dict[str, float]:
@@ -113,7 +134,8 @@ def feedback_text(course: Path, assignment: str, student: str) -> str:
     folder = course / "grading" / "feedback" / student / assignment
     pages = sorted(folder.glob("*.html"))
     assert pages, f"no feedback for {student} in {folder}"
-    return html.unescape("\n".join(page.read_text(encoding="utf-8") for page in pages))
+    # Words only: messages are wrapped to the width of a terminal, so a phrase may span two lines.
+    return " ".join(html.unescape("\n".join(page.read_text(encoding="utf-8") for page in pages)).split())
 
 
 # ------------------------------------------------------------------------------------------------
@@ -126,7 +148,26 @@ def test_every_graded_part_has_a_synthetic_student_with_a_mistake():
         parts = {cell.metadata["nbgrader"]["grade_id"] for path in notebooks(ROOT / "solutions" / assignment)
                  for cell in nbformat.read(path, as_version=4).cells
                  if cell.metadata.get("nbgrader", {}).get("solution")}
-        assert {mistake.cell for mistake in spec.mistakes} == parts, assignment
+        with_a_mistake = {m.cell for m in spec.mistakes if isinstance(m, Mistake)} | \
+            {cell for m in spec.mistakes if isinstance(m, Student) for cell in m.cells}
+        assert with_a_mistake == parts, assignment
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_rule_has_a_student_who_breaks_it(assignment):
+    """Each part's rule (bertlab/rules.py, declared in the setup cell) is broken by one synthetic
+    student, whom nbgrader validate and the feedback both tell (the test above grades them)."""
+    from bertlab.rules import Rule
+
+    setup = next(c.source for path in notebooks(ROOT / "solutions" / assignment)
+                 for c in nbformat.read(path, as_version=4).cells
+                 if c.metadata.get("nbgrader", {}).get("grade_id") == "setup")
+    declared = {node.args[0].value for node in ast.walk(ast.parse(setup))
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) == Rule.__name__}
+    breakers = [m for m in CLASS[assignment].mistakes if m.validate and m.feedback.startswith("Rule broken")]
+    broken = {m.cell if isinstance(m, Mistake) else next(iter(m.cells)) for m in breakers}
+    assert declared, f"{assignment} declares no rule"
+    assert broken == declared, f"rules declared {sorted(declared)}, broken by a student {sorted(broken)}"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -152,12 +193,21 @@ def test_every_test_cell_is_judged_outside_the_students_kernel(assignment):
                 f"{grade_id}: its INPUTS or VERDICT part uses {sorted(used & students)}, which the student defines"
 
 
+QUIET_SUCCESS = "Success! Your notebook passes all the tests.\n"
+
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_solutions_pass_nbgrader_validate(assignment):
-    for path in notebooks(ROOT / "solutions" / assignment):
+def test_solutions_pass_nbgrader_validate_and_it_says_nothing_else(assignment, tmp_path):
+    """A student's `nbgrader validate` of a right notebook (the released one, filled in with the
+    solution) prints the success line alone: no warning, no value dump; the solution itself too."""
+    course = new_course(tmp_path, assignment)
+    shutil.copytree(ROOT / "exercises" / assignment, course / "exercises" / assignment)
+    submit(course, assignment, "solution", fill_in_solutions(course, assignment))
+    filled = notebooks(course / "grading" / "submitted" / "solution" / assignment)
+    for path in [*notebooks(ROOT / "solutions" / assignment), *filled]:
         result = nbgrader("validate", str(path), cwd=ROOT, check=False)
-        assert "Success! Your notebook passes all the tests." in result.stdout, \
-            f"{path.relative_to(ROOT)} fails its own tests:\n{result.stdout[-4000:]}{result.stderr[-2000:]}"
+        assert (result.stdout, result.stderr) == (QUIET_SUCCESS, ""), \
+            f"nbgrader validate {path.name}:\n{result.stdout[-4000:]}{result.stderr[-2000:]}"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -181,20 +231,50 @@ def test_a_class_is_graded_exactly(tmp_path, assignment):
         assert json.loads(committed.read_text()) == json.loads(generated.read_text()), \
             f"exercises/{assignment}/{generated.name} differs from what solutions/ generates: run `make exercises`"
 
+    students = [*spec.mistakes, *([spec.copying] if spec.copying else []), *spec.alternatives]
+    assert len({s.student for s in students}) == len(students), "two synthetic students share a name"
     submit(course, assignment, "solution", fill_in_solutions(course, assignment))
     submit(course, assignment, "untouched")
-    for mistake in spec.mistakes:
-        submit(course, assignment, mistake.student, fill_in_solutions(course, assignment, mistake))
-    nbgrader("autograde", assignment, "--force", cwd=course)
+    for student in students:
+        submit(course, assignment, student.student, fill_in_solutions(course, assignment, student))
+    autograde_each(course, assignment, ["solution", "untouched", *(s.student for s in students)])
     nbgrader("generate_feedback", assignment, "--force", cwd=course)
 
     assert scores(course, assignment, "solution") == spec.points
     assert scores(course, assignment, "untouched") == {cell: 0 for cell in spec.points}
-    for mistake in spec.mistakes:
-        assert set(mistake.scores) <= set(spec.points)
-        assert scores(course, assignment, mistake.student) == {**spec.points, **mistake.scores}, mistake.student
-        assert mistake.feedback in feedback_text(course, assignment, mistake.student), \
-            f"the feedback of {mistake.student} does not name the mistake ({mistake.feedback!r})"
+    for student in students:
+        assert set(student.scores) <= set(spec.points), student.student
+        assert scores(course, assignment, student.student) == {**spec.points, **student.scores}, student.student
+        if student.feedback:
+            assert " ".join(student.feedback.split()) in feedback_text(course, assignment, student.student), \
+                f"the feedback of {student.student} does not say {student.feedback!r}"
+    for student in students:
+        if student.validate:  # a broken rule: the student hears of it before handing in
+            for path in notebooks(course / "grading" / "submitted" / student.student / assignment):
+                result = nbgrader("validate", str(path), cwd=ROOT, check=False)
+                assert " ".join(student.feedback.split()) in " ".join(result.stdout.split()), \
+                    f"nbgrader validate does not tell {student.student} {student.feedback!r}:\n{result.stdout[-3000:]}"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_copying_the_book_earns_at_most_30_percent(assignment):
+    """The copying student's exact scores are in tests/exercise_classes/; this is their total."""
+    spec = CLASS[assignment]
+    assert spec.copying is not None, f"{assignment} has no copying student"
+    earned = sum({**spec.points, **spec.copying.scores}.values())
+    assert earned <= 0.3 * sum(spec.points.values()), \
+        f"copying the book earns {earned} of {sum(spec.points.values())} points in {assignment}"
+    parts = {cell.metadata["nbgrader"]["grade_id"] for path in notebooks(ROOT / "solutions" / assignment)
+             for cell in nbformat.read(path, as_version=4).cells if cell.metadata.get("nbgrader", {}).get("solution")}
+    assert set(spec.copying.cells) == parts, "the copying student fills every solution cell"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_at_least_three_correct_students_in_other_styles(assignment):
+    spec = CLASS[assignment]
+    assert len(spec.alternatives) >= 3
+    for student in spec.alternatives:
+        assert student.scores == {}, f"{student.student} is correct: full marks, exactly"
 
 
 def test_an_lms_zip_export_is_collected_per_student(tmp_path):
