@@ -151,11 +151,11 @@ class JudgeVerdicts(NbGraderPreprocessor):
             tests = {cell.name: cell.source for cell in source.source_cells
                      if cell.cell_type == "code" and cell.name in graded}
         namespace = None
-        # The student's code, for the parts' rules (bertlab/rules.py): every code cell but the tests.
-        code = [cell.source for cell in nb.cells if cell.cell_type == "code"
-                and cell.metadata.get("nbgrader", {}).get("grade_id") not in tests]
+        code = []  # the student's code before this cell, for the parts' rules (bertlab/rules.py)
         for cell in nb.cells:
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if cell.cell_type == "code" and grade_id not in tests:
+                code.append(cell.source)
             if not _is_code_test(cell) or grade_id not in tests:
                 continue
             parts = split_test_cell(tests[grade_id])

@@ -612,10 +612,13 @@ def mask_tokens(input_ids: torch.Tensor, special_tokens_mask: torch.Tensor, *, v
                          a word is a token marked True plus the continuation tokens ("##ing")
                          after it, and its pieces are chosen (or not) together.
 
-    How many: as in the original BERT code, each sequence gets exactly round(mlm_probability * n)
-    predictions (n = its tokens that may be chosen), and at least one, so that no sequence, and
-    no batch, has an empty MLM loss. (Hugging Face instead flips a coin per token: the same 15% on
-    average, but more spread, and now and then a sequence with no prediction at all.)
+    How many: each sequence gets exactly k = floor(mlm_probability * n + 0.5) predictions (n = its
+    tokens that may be chosen; rounded half up, not to even as Python's round() does), and at
+    least one, so that no sequence, and no batch, has an empty MLM loss. Google's original code also
+    fixes the count per sequence, but from all its tokens, [CLS] and [SEP] included, with Python's
+    round() and a cap (max_predictions_per_seq, 20 for 128 tokens): at most one token apart. (Hugging
+    Face instead flips a coin per token: the same 15% on average, but more spread, and now and then
+    a sequence with no prediction at all.)
     With whole words, words are taken in random order until the next one would pass that
     number (always at least one word), so a sequence gets a little fewer than 15% of its tokens.
 

@@ -23,8 +23,9 @@ cell (`"tokenizer"`: the setup's bertlab tokenizer), which a local variable of t
 Where the student's code comes from:
 - in the student's Jupyter and `nbgrader validate`: the kernel's input history (IPython's `In`),
   the latest definition of each name winning, test cells left out;
-- when grading: the code cells of the submitted notebook, handed over by the grader
-  (`bertlab.autograde.JudgeVerdicts`, through `student_code`), never run, only parsed.
+- when grading: the code cells of the submitted notebook above the test, test cells left out,
+  handed over by the grader (`bertlab.autograde.JudgeVerdicts`, through `student_code`): parsed,
+  never run.
 
 A call hidden on purpose (`getattr(F, "cross_" + "entropy")`, `eval`, ...) gets past this check;
 that is the instructor's to judge.
