@@ -19,6 +19,7 @@ submission meets it:
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import io
 import json
@@ -188,7 +189,9 @@ class JudgeVerdicts(NbGraderPreprocessor):
                                       metadata=output.get("metadata", {}))
             shown.append(output)
         if any(output.get("output_type") == "error" for output in shown):
-            return shown  # the student's code raised in the probe: that error is the verdict
+            # The student's code raised in the probe: that error is the verdict, and a broken rule
+            # of the part is named beside it (the rules need no answers).
+            return shown + self._broken_rules(grade_id, parts, setup_namespace)
         try:
             answers = recorded_answers(outputs)
         except Exception as error:
@@ -205,6 +208,22 @@ class JudgeVerdicts(NbGraderPreprocessor):
         except Exception as error:
             return shown + [_error(type(error).__name__, f"the test could not use your answer: {error}")]
         return shown
+
+    @staticmethod
+    def _broken_rules(grade_id, parts, setup_namespace) -> list:
+        """The error of the first broken rule among the VERDICT's top-level `rules.check(...)` calls."""
+        checks = [node for node in ast.parse(parts.judge).body
+                  if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+                  and isinstance(node.value.func, ast.Attribute) and node.value.func.attr == "check"
+                  and isinstance(node.value.func.value, ast.Name) and node.value.func.value.id == "rules"]
+        try:
+            exec(compile(ast.Module(body=checks, type_ignores=[]), f"<rules of {grade_id}>", "exec"),
+                 {**setup_namespace})
+        except AssertionError as broken:
+            return [_error(type(broken).__name__, str(broken))]
+        except Exception:  # no rules, or none that apply: the student's error stands alone
+            return []
+        return []
 
 
 class ScreenSubmission:

@@ -43,7 +43,7 @@ class WrongAnswer(AssertionError):
     own code): its first line is what is wrong."""
 
     def _render_traceback_(self) -> list[str]:
-        return [f"{type(self).__name__}: {wrap(str(self))}"]
+        return [wrap(f"{type(self).__name__}: {self}")]
 
 
 def _fail(what: str, problem: str, *, mistake: str | None = None, hint: str | None = None):

@@ -19,6 +19,8 @@ resolved through the imports of the notebook (`F` -> `torch.nn.functional`), so
 cross_entropy as ce; ce(...)` are the same use. A forbidden entry is a dotted name (it forbids
 everything under it: `"bertlab"` forbids `bertlab.data.mask_tokens`) or a plain name of the setup
 cell (`"tokenizer"`: the setup's bertlab tokenizer), which a local variable of that name is not.
+Type hints and constants (ALL_CAPS names such as `IGNORE_INDEX`) are not uses, and `allowed`
+exempts names by hand.
 
 Where the student's code comes from:
 - in the student's Jupyter and `nbgrader validate`: the kernel's input history (IPython's `In`),
@@ -64,10 +66,12 @@ class Rule:
     forbidden: tuple[str, ...]       # dotted names (and everything under them) or setup-cell names
     why: str                         # what to do instead, for the message
     defines: tuple[str, ...] = ()    # the names the part's solution defines; default: (part,)
+    allowed: tuple[str, ...] = ()    # dotted names under a forbidden one that may be used all the same
 
     def __post_init__(self):
         object.__setattr__(self, "forbidden", tuple(self.forbidden))
         object.__setattr__(self, "defines", tuple(self.defines) or (self.part,))
+        object.__setattr__(self, "allowed", tuple(self.allowed))
 
 
 @dataclass
@@ -152,6 +156,8 @@ def forbidden_uses(rule: Rule, cells: Iterable[str], others: set[str] = frozense
                     seen.add(use)
                     todo.append(use)
                 continue
+            if use in rule.allowed or use.rpartition(".")[2].isupper():
+                continue  # allowed by name, or a constant (IGNORE_INDEX, IS_NEXT): data, not an implementation
             for forbidden in rule.forbidden:
                 if use == forbidden or use.startswith(forbidden + "."):
                     found.append(f"line {line} of {name}: `{text}`")
@@ -164,9 +170,11 @@ def _references(definition: ast.AST, aliases: dict[str, str]) -> Iterator[tuple[
     local = _bound_locally(definition)
     first = definition.lineno
     inner = {id(node.value) for node in ast.walk(definition) if isinstance(node, ast.Attribute)}
+    annotations = {id(sub) for node in ast.walk(definition) for annotation in _annotations(node)
+                   for sub in ast.walk(annotation)}
     for node in ast.walk(definition):
-        if id(node) in inner:
-            continue  # `F` of `F.cross_entropy`: the whole chain is its use
+        if id(node) in inner or id(node) in annotations:
+            continue  # `F` of `F.cross_entropy` (the whole chain is its use); a type hint uses nothing
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield alias.name, node.lineno - first + 1, _unparse(node)
@@ -182,6 +190,16 @@ def _references(definition: ast.AST, aliases: dict[str, str]) -> Iterator[tuple[
                 continue
             resolved = aliases.get(root, root) + ("." + rest if rest else "")
             yield resolved, node.lineno - first + 1, _unparse(node)
+
+
+def _annotations(node: ast.AST) -> list[ast.AST]:
+    if isinstance(node, ast.arg) and node.annotation is not None:
+        return [node.annotation]
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is not None:
+        return [node.returns]
+    if isinstance(node, ast.AnnAssign):
+        return [node.annotation]
+    return []
 
 
 def _dotted(node: ast.AST) -> str | None:

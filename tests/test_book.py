@@ -381,3 +381,47 @@ def test_genre_explorer_redraws_for_each_passage(monkeypatch, capsys, shakespear
     with pytest.raises(ValueError, match="1 row_labels for 2 texts"):
         viz.plot_genre_probabilities(classifier, tokenizer, ["One.", "Two."], labels, row_labels=["one"])
     plt.close("all")
+
+
+# ------------------------------------------------------------------------------------------------
+# The book and the exercises state the same facts
+# ------------------------------------------------------------------------------------------------
+
+MASKED_COUNT = r"\lfloor 0.15\,n + 0.5 \rfloor"  # how both write k, the tokens chosen of n maskable ones
+
+
+def notebook_cells(assignment: str) -> dict[str, str]:
+    import json
+
+    nb = json.loads((ROOT / "solutions" / assignment / f"{assignment}.ipynb").read_text(encoding="utf-8"))
+    return {c["metadata"].get("nbgrader", {}).get("grade_id", f"cell {i}"): "".join(c["source"])
+            for i, c in enumerate(nb["cells"])}
+
+
+def test_the_book_and_exercise_3_state_and_compute_the_same_masking_count():
+    """Chapter 3 and exercise 3 both say: k = 0.15 n rounded half up (not to even), n the maskable
+    tokens, at least one. bertlab computes it, and so does the exercise's own solution."""
+    import math
+    import random
+
+    import torch
+
+    from bertlab.data import mask_tokens
+
+    chapter = (ROOT / "book" / "03_masked_lm.md").read_text(encoding="utf-8")
+    cells = notebook_cells("03_masked_lm")
+    for text in (chapter, cells["part1"]):
+        assert MASKED_COUNT in text and "half up" in text and "round(4.5) == 4" in text
+        assert "round(0.15" not in text
+    assert "a sequence of 30 maskable tokens gets 5 predictions" in " ".join(chapter.split())
+
+    solution = {}
+    for name in ("setup", "mask_words"):
+        exec(compile(cells[name], f"<exercise 3: {name}>", "exec"), solution)
+    for n in [*range(0, 131), 150, 170, 509]:
+        expected = max(1, math.floor(0.15 * n + 0.5)) if n else 0
+        ids = torch.cat([torch.tensor([2]), torch.arange(100, 100 + n), torch.tensor([3])])[None]  # [CLS] n [SEP]
+        _, labels = mask_tokens(ids, (ids < 5), vocab_size=1000, mask_token_id=4, generator=torch.Generator())
+        tokens = ["[CLS]", *(f"w{i}" for i in range(n)), "[SEP]"]
+        _, word_labels = solution["mask_words"](tokens, tokens + ["[MASK]"], random.Random(n))
+        assert int((labels != -100).sum()) == expected == sum(label is not None for label in word_labels), n

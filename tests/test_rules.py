@@ -100,3 +100,27 @@ def test_in_the_kernel_the_check_reads_the_input_history_without_the_test_cells(
     history.append("def mlm_loss(logits, labels):\n    return bertlab.model.masked_lm_loss(logits, labels)\n")
     with pytest.raises(WrongAnswer, match="line 2 of mlm_loss: `bertlab.model.masked_lm_loss`"):
         Rules(LOSS).check("mlm_loss")
+
+
+def test_type_hints_constants_and_allowed_names_are_not_uses():
+    code = ("from bertlab.config import BertConfig\nfrom bertlab.model import IGNORE_INDEX\n"
+            "def mlm_loss(logits: torch.Tensor, labels, config: BertConfig = None) -> bertlab.Thing:\n"
+            "    x: BertConfig = None\n    return logits[labels != IGNORE_INDEX].sum()\n")
+    assert uses(LOSS, code) == []
+    allowed = Rule("mlm_loss", forbidden=["bertlab"], why="...", allowed=["bertlab.config.BertConfig"])
+    assert uses(allowed, code.replace("x: BertConfig = None", "x = BertConfig()")) == []
+    assert uses(LOSS, code.replace("x: BertConfig = None", "x = BertConfig()")) == ["line 2 of mlm_loss: `BertConfig`"]
+
+
+def test_the_grader_names_a_broken_rule_even_where_the_students_code_also_raised():
+    pytest.importorskip("nbgrader")
+    from bertlab.answers import split_test_cell
+    from bertlab.autograde import JudgeVerdicts
+
+    parts = split_test_cell("### ANSWERS\nyours = mlm_loss(x, y)\n### VERDICT\nrules.check('mlm_loss')\nassert False\n")
+    setup = {"rules": Rules(LOSS)}
+    with student_code([SETUP, "def mlm_loss(logits, labels):\n    return F.cross_entropy(logits, labels)\n"]):
+        [error] = JudgeVerdicts._broken_rules("test_loss", parts, setup)
+    assert error["ename"] == "WrongAnswer" and error["evalue"].startswith("Rule broken: mlm_loss")
+    with student_code([SETUP, "def mlm_loss(logits, labels):\n    return logits.sum()\n"]):
+        assert JudgeVerdicts._broken_rules("test_loss", parts, setup) == []

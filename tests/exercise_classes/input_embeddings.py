@@ -1,29 +1,314 @@
-"""Exercise 1, input embeddings: one realistic mistake per part."""
+"""Exercise 1, input embeddings: WordPiece, a pair's layout, and input embeddings whose positions are
+the fixed sinusoids of the original Transformer (a variant the book does not list)."""
 
-from . import Assignment, Mistake
+import json
+
+from . import ROOT, Assignment, Mistake, Student, book_listing
+
+NAME = "01_input_embeddings"
+
+
+def released(grade_id: str) -> str:
+    """The released stub of a solution cell: what a student who writes nothing there hands in."""
+    nb = json.loads((ROOT / "exercises" / NAME / f"{NAME}.ipynb").read_text(encoding="utf-8"))
+    cell = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id)
+    return "".join(cell["source"])
+
+
+WORDPIECE = ["test_wordpiece_worked_examples", "test_wordpiece_unknown_words", "test_wordpiece_matches_bertlab"]
+PAIR_LAYOUT = ["test_pair_layout_tokens", "test_pair_layout_segment_ids", "test_pair_layout_matches_bertlab"]
+SINUSOIDS = ["test_embeddings_sinusoids", "test_embeddings_sinusoids_table"]
+MODULE = ["test_embeddings_module", "test_embeddings_match_bertlab", "test_embeddings_dropout"]
+
+SINES_AND_COSINES = ("table[:, 0::2] = torch.sin(angles)  # columns 2i\n"
+                     "    table[:, 1::2] = torch.cos(angles)  # columns 2i + 1: the same frequency as column 2i")
+
+# ------------------------------------------------------------------------------------------------
+# Students who break a part's rule: the right answers, had from what the rule forbids
+# ------------------------------------------------------------------------------------------------
+
+WORDPIECE_BY_THE_TOKENIZER = '''\
+def wordpiece(word: str, vocab: set[str], max_chars: int = 100) -> list[str]:
+    """The setup's tokenizer does the splitting."""
+    if len(word) > max_chars:
+        return ["[UNK]"]
+    return tokenizer.tokenize(word)
+'''
+
+PAIR_LAYOUT_BY_THE_TOKENIZER = '''\
+def pair_layout(tokens_a, tokens_b=None):
+    """The tokenizer's encode lays the pair out (from the pieces joined back into text)."""
+    encoding = tokenizer.encode(" ".join(tokens_a), None if tokens_b is None else " ".join(tokens_b))
+    return encoding.tokens, encoding.token_type_ids
+'''
+
+SINUSOIDS_FROM_BERTLAB = '''\
+def sinusoidal_positions(num_positions, hidden_size):
+    from bertlab.train import sinusoidal_positions_
+
+    table = sinusoidal_positions_(nn.Embedding(num_positions, hidden_size)).weight.detach()
+    return table / table[0, 1]  # bertlab scales the table to a std of 0.02; cos(0) = 1 undoes that
+'''
+
+EMBEDDINGS_FROM_BERTLAB = '''\
+import bertlab.model
+
+
+class Embeddings(bertlab.model.Embeddings):
+    """bertlab's module, its learned position table overwritten by the sinusoids and frozen."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        with torch.no_grad():
+            self.position.weight.copy_(sinusoidal_positions(config.max_position_embeddings, config.hidden_size))
+        self.position.weight.requires_grad_(False)
+'''
+
+# ------------------------------------------------------------------------------------------------
+# Correct students who write differently from the solution
+# ------------------------------------------------------------------------------------------------
+
+# (a) Hugging Face's style: position ids and the table as registered buffers, recursion, unpacking.
+HF_STYLE = {
+    "wordpiece": '''\
+def wordpiece(word: str, vocab: set[str], max_chars: int = 100) -> list[str]:
+    """Greedy longest-match-first, written recursively (no backtracking: the longest piece is kept)."""
+    if len(word) > max_chars:
+        return ["[UNK]"]
+
+    def rest(start: int):
+        if start == len(word):
+            return []
+        for end in range(len(word), start, -1):
+            piece = ("##" if start else "") + word[start:end]
+            if piece in vocab:
+                tail = rest(end)
+                return None if tail is None else [piece, *tail]
+        return None
+
+    pieces = rest(0)
+    return ["[UNK]"] if pieces is None else pieces
+''',
+    "pair_layout": '''\
+def pair_layout(tokens_a, tokens_b=None):
+    first = ["[CLS]", *tokens_a, "[SEP]"]
+    second = [] if tokens_b is None else [*tokens_b, "[SEP]"]
+    return [*first, *second], [*[0] * len(first), *[1] * len(second)]
+''',
+    "sinusoidal_positions": '''\
+def sinusoidal_positions(num_positions: int, hidden_size: int) -> torch.Tensor:
+    position_ids = torch.arange(num_positions).unsqueeze(1)                                   # (P, 1)
+    inv_freq = 1.0 / (10000 ** (torch.arange(0, hidden_size, 2).float() / hidden_size))      # (H/2,)
+    angles = position_ids * inv_freq                                                          # (P, H/2)
+    return torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(1)                       # sin, cos, sin, cos, ...
+''',
+    "embeddings": '''\
+class Embeddings(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.token = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.segment = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.register_buffer("position_ids", torch.arange(config.max_position_embeddings).expand((1, -1)),
+                             persistent=False)
+        self.register_buffer("position_embeddings",
+                             sinusoidal_positions(config.max_position_embeddings, config.hidden_size))
+
+    def forward(self, input_ids, token_type_ids):
+        seq_length = input_ids.size(1)
+        position_ids = self.position_ids[:, :seq_length]
+        embeddings = self.token(input_ids) + self.segment(token_type_ids) + self.position_embeddings[position_ids]
+        embeddings = self.norm(embeddings)
+        embeddings = self.dropout(embeddings)
+        return embeddings
+''',
+}
+
+# (b) float64 with torch.outer, cast back; a frozen nn.Embedding for the positions (a parameter that
+# does not train, named position.weight); helpers in cells of their own; debug prints.
+FROZEN_TABLE = {
+    "wordpiece": '''\
+def wordpiece(word, vocab, max_chars=100):
+    if not len(word) <= max_chars:
+        return ["[UNK]"]
+    pieces, start = [], 0
+    while start < len(word):
+        found = longest_piece(word, start, vocab)
+        if found is None:
+            return ["[UNK]"]
+        piece, start = found
+        pieces.append(piece)
+    return pieces
+''',
+    "pair_layout": '''\
+def pair_layout(tokens_a, tokens_b=None):
+    parts = [(["[CLS]"] + list(tokens_a) + ["[SEP]"], 0)]
+    if tokens_b is not None:
+        parts.append((list(tokens_b) + ["[SEP]"], 1))
+    tokens = [token for part, _ in parts for token in part]
+    segments = [segment for part, segment in parts for _ in part]
+    return tokens, segments
+''',
+    "sinusoidal_positions": '''\
+def sinusoidal_positions(num_positions, hidden_size):
+    p = torch.arange(num_positions, dtype=torch.float64)
+    two_i = torch.arange(0, hidden_size, 2, dtype=torch.float64)
+    angles = torch.outer(p, torch.pow(10000.0, -two_i / hidden_size))  # (P, H/2), in float64
+    print("debug: angles", tuple(angles.shape), angles.dtype)
+    return interleave(angles.sin(), angles.cos()).to(torch.float32)
+''',
+    "embeddings": '''\
+class Embeddings(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        H = config.hidden_size
+        self.token = nn.Embedding(config.vocab_size, H, padding_idx=config.pad_token_id)
+        self.segment = nn.Embedding(config.type_vocab_size, H)
+        table = sinusoidal_positions(config.max_position_embeddings, H)
+        self.position = nn.Embedding.from_pretrained(table, freeze=True)  # a parameter that never trains
+        self.norm = nn.LayerNorm(H, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        print("debug:", sum(p.numel() for p in self.parameters() if p.requires_grad), "trainable numbers")
+
+    def forward(self, input_ids, token_type_ids):
+        T = input_ids.shape[-1]
+        summed = self.token(input_ids) + self.segment(token_type_ids)
+        summed = summed + self.position(torch.arange(T, device=input_ids.device))[None]
+        print("debug: sum", tuple(summed.shape))
+        return self.dropout(self.norm(summed))
+''',
+}
+FROZEN_TABLE_HELPERS = {
+    "wordpiece": '''\
+def longest_piece(word, start, vocab):
+    """The longest piece of the vocabulary that starts at `start` in `word`, and where it ends; or None."""
+    prefix = "##" if start > 0 else ""
+    end = len(word)
+    while end > start:
+        if prefix + word[start:end] in vocab:
+            return prefix + word[start:end], end
+        end -= 1
+    return None
+''',
+    "sinusoidal_positions": '''\
+def interleave(evens, odds):
+    """Columns evens[:, 0], odds[:, 0], evens[:, 1], odds[:, 1], ..."""
+    table = torch.empty(evens.shape[0], 2 * evens.shape[1], dtype=evens.dtype)
+    table[:, ::2], table[:, 1::2] = evens, odds
+    return table
+''',
+}
+
+# (c) numpy for the table, in-place additions, a submodule without parameters, the table computed in
+# forward, and a plot of the table in a cell of its own.
+NUMPY_INPLACE = {
+    "wordpiece": '''\
+def wordpiece(word, vocab, max_chars=100):
+    if len(word) > max_chars:
+        return ["[UNK]"]
+    out, remaining, prefix = [], word, ""
+    while remaining:
+        for cut in range(len(remaining), 0, -1):
+            if prefix + remaining[:cut] in vocab:
+                out.append(prefix + remaining[:cut])
+                remaining, prefix = remaining[cut:], "##"
+                break
+        else:
+            return ["[UNK]"]
+    return out
+''',
+    "pair_layout": '''\
+def pair_layout(tokens_a, tokens_b=None):
+    tokens, segments = ["[CLS]"], [0]
+    for segment_id, part in enumerate([tokens_a] if tokens_b is None else [tokens_a, tokens_b]):
+        tokens.extend(part)
+        tokens.append("[SEP]")
+        segments.extend([segment_id] * (len(part) + 1))
+    return tokens, segments
+''',
+    "sinusoidal_positions": '''\
+import numpy as np
+
+
+def sinusoidal_positions(num_positions, hidden_size):
+    pos = np.arange(num_positions)[:, np.newaxis]
+    i = np.arange(hidden_size)[np.newaxis, :]
+    angle_rates = 1 / np.power(10000, (2 * (i // 2)) / np.float64(hidden_size))
+    angles = pos * angle_rates
+    angles[:, 0::2] = np.sin(angles[:, 0::2])
+    angles[:, 1::2] = np.cos(angles[:, 1::2])
+    return torch.from_numpy(angles).float()
+''',
+    "embeddings": '''\
+class Embeddings(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.token = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.segment = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.summed = nn.Identity()  # a place to hook the sum, when looking inside
+        self.hidden_size = config.hidden_size
+
+    def forward(self, input_ids, token_type_ids):
+        x = self.token(input_ids)
+        x += self.segment(token_type_ids)
+        x += sinusoidal_positions(input_ids.shape[1], self.hidden_size).to(x.device, x.dtype)
+        return self.dropout(self.norm(self.summed(x)))
+''',
+}
+NUMPY_INPLACE_PLOT = {
+    "embeddings": '''\
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+fig, ax = plt.subplots(figsize=(6, 3))
+ax.imshow(sinusoidal_positions(64, 32).T, aspect="auto", cmap="RdBu")
+ax.set_xlabel("position")
+ax.set_ylabel("feature")
+plt.close(fig)
+''',
+}
 
 ASSIGNMENT = Assignment(
-    "01_input_embeddings",
+    NAME,
     points={"test_wordpiece_worked_examples": 1, "test_wordpiece_unknown_words": 1,
             "test_wordpiece_matches_bertlab": 1, "test_pair_layout_tokens": 1,
             "test_pair_layout_segment_ids": 1, "test_pair_layout_matches_bertlab": 1,
-            "test_embeddings_shapes": 1, "test_embeddings_match_bertlab": 2, "test_embeddings_dropout": 1},
+            "test_embeddings_sinusoids": 1, "test_embeddings_sinusoids_table": 1,
+            "test_embeddings_module": 1, "test_embeddings_match_bertlab": 2, "test_embeddings_dropout": 1},
     mistakes=[
         Mistake("forgets_hashes", "wordpiece",
                 replace='piece = word[start:end] if start == 0 else "##" + word[start:end]',
                 by="piece = word[start:end]",
                 scores={"test_wordpiece_worked_examples": 0, "test_wordpiece_matches_bertlab": 0},
                 feedback="continuation pieces looked up without their '##'"),
+        Mistake("max_chars_off_by_one", "wordpiece",
+                replace="if len(word) > max_chars:", by="if len(word) >= max_chars:",
+                scores={"test_wordpiece_unknown_words": 0},
+                feedback="Likely mistake: words of exactly max_chars characters are allowed"),
         Mistake("sep_in_segment_b", "pair_layout",
                 replace="segments = [0] * len(tokens)",
                 by="segments = [0] * (len(tokens) - 1) + [1]",
                 scores={"test_pair_layout_segment_ids": 0, "test_pair_layout_matches_bertlab": 0},
                 feedback="the first [SEP] was given segment 1"),
+        Mistake("sin_cos_swapped", "sinusoidal_positions",
+                replace=SINES_AND_COSINES,
+                by="table[:, 0::2] = torch.cos(angles)\n    table[:, 1::2] = torch.sin(angles)",
+                scores=dict.fromkeys(SINUSOIDS, 0),
+                feedback="Likely mistake: sin and cos swapped"),
+        Mistake("halves_concatenated", "sinusoidal_positions",
+                replace="table = torch.zeros(num_positions, hidden_size)\n    " + SINES_AND_COSINES,
+                by="table = torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)",
+                scores=dict.fromkeys(SINUSOIDS, 0),
+                feedback="Likely mistake: the sines and the cosines concatenated"),
         Mistake("layernorm_before_sum", "embeddings",
-                replace="x = self.token(input_ids) + self.segment(token_type_ids) + self.position(positions)"
-                        "  # (B, T, H)\n        return self.dropout(self.norm(x))",
+                replace="x = self.token(input_ids) + self.segment(token_type_ids) + self.positions[:T]  # (B, T, H)\n"
+                        "        return self.dropout(self.norm(x))",
                 by="x = self.norm(self.token(input_ids)) + self.norm(self.segment(token_type_ids))"
-                   " + self.norm(self.position(positions))\n        return self.dropout(x)",
+                   " + self.norm(self.positions[:T])\n        return self.dropout(x)",
                 scores={"test_embeddings_match_bertlab": 0},
                 feedback="LayerNorm applied to each embedding before the sum"),
         # Not a mistake: a right answer whose code writes to stderr and raises a warning each call, as
@@ -34,4 +319,36 @@ ASSIGNMENT = Assignment(
                    '    warnings.warn("a library warns")\n    if len(word) > max_chars:',
                 scores={},
                 feedback="[stderr] a library writes to stderr"),
+        # One student per rule: right answers, had from what the part may not use. (Each feedback is the
+        # start of the rule's message that `nbgrader validate` shows whole: it cuts the first line of an
+        # error at 83 characters, and that line starts with "WrongAnswer: ".)
+        Student("wordpiece_by_the_tokenizer", {"wordpiece": WORDPIECE_BY_THE_TOKENIZER},
+                scores=dict.fromkeys(WORDPIECE, 0), validate=True,
+                feedback="Rule broken: wordpiece may not use `bertlab`, `tokenizers`"),
+        Student("pair_layout_by_the_tokenizer", {"pair_layout": PAIR_LAYOUT_BY_THE_TOKENIZER},
+                scores=dict.fromkeys(PAIR_LAYOUT, 0), validate=True,
+                feedback="Rule broken: pair_layout may not use `bertlab`, `tokenizers`"),
+        Student("sinusoids_from_bertlab", {"sinusoidal_positions": SINUSOIDS_FROM_BERTLAB},
+                scores=dict.fromkeys(SINUSOIDS, 0), validate=True,
+                feedback="Rule broken: sinusoidal_positions may not use `bertlab`"),
+        Student("embeddings_from_bertlab", {"embeddings": EMBEDDINGS_FROM_BERTLAB},
+                scores=dict.fromkeys(MODULE, 0), validate=True,
+                feedback="Rule broken: Embeddings may not use `bertlab` or `transformers`"),
+    ],
+    # The book (chapter 1) shows bertlab's Embeddings, with its learned position table, and no code that a
+    # renaming turns into wordpiece, pair_layout or the sinusoids: those stay the released stubs. The copied
+    # module has a trainable `position` table, so its parameters are not the exercise's (0 for the module
+    # test and the test with all-MiniLM-L6-v2's weights); only its dropout is right: 1 point of 12.
+    copying=Student("copies_the_book", {
+        "wordpiece": released("wordpiece"),
+        "pair_layout": released("pair_layout"),
+        "sinusoidal_positions": released("sinusoidal_positions"),
+        "embeddings": book_listing("bertlab/model.py", "Embeddings"),
+    }, scores={**dict.fromkeys(WORDPIECE + PAIR_LAYOUT + SINUSOIDS, 0),
+               "test_embeddings_module": 0, "test_embeddings_match_bertlab": 0},
+        feedback="Likely mistake: a learned position table"),
+    alternatives=[
+        Student("hugging_face_style", HF_STYLE),
+        Student("float64_frozen_table_helpers_prints", FROZEN_TABLE, extra_cells=FROZEN_TABLE_HELPERS),
+        Student("numpy_in_place_plot", NUMPY_INPLACE, extra_cells=NUMPY_INPLACE_PLOT),
     ])

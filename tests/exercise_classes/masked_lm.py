@@ -1,30 +1,433 @@
-"""Exercise 3, masked language modelling: one realistic mistake per part."""
+"""Exercise 3, masked language modelling: whole-word masking on token strings, ALBERT's factorized tied
+head, and the loss split by what the model read (with a question answered by running it).
 
-from . import Assignment, Mistake
+The book lists bertlab's `mask_tokens`, `MaskedLMHead` and `masked_lm_loss`; none of them is what a
+part asks for (a list-and-`random.Random` function with another signature, a head with an
+`embedding_size`, a loss split four ways), so copying them earns nothing.
+"""
+
+from . import Assignment, Mistake, Student, book_listing
+
+MASK_SHARE_GIVEN = '''# The held-out batch (given): masked_input_ids and labels (16, 128), logits (16, 128, 8192).
+heldout_masked, heldout_labels, heldout_logits = heldout_batch(seed=0)
+
+# mask_share = ...   the share of the summed loss over the chosen positions that comes from [MASK] positions
+# lowest_kind = ...  "mask", "random" or "kept": the kind with the lowest mean loss
+'''
+
+PART1_TESTS = ("test_mask_words_labels", "test_mask_words_count", "test_mask_words_seeded", "test_mask_words_split")
+PART2_TESTS = ("test_mlm_head_parameters", "test_mlm_head_tied", "test_mlm_head_matches_bertlab")
+PART3_TESTS = ("test_loss_by_kind_small_case", "test_loss_by_kind_matches_bertlab")
+
+# ------------------------------------------------------------------------------------------------
+# Rule breakers: correct results, by way of bertlab (or the setup's model)
+# ------------------------------------------------------------------------------------------------
+
+MASK_WORDS_BY_BERTLAB = '''def mask_words(tokens, vocab, rng, mlm_probability=0.15):
+    # bertlab's own whole-word masking, through tensors: ids of vocab, then the tokens of the list
+    names = list(vocab) + sorted({token for token in tokens if token not in vocab})
+    index = {token: i for i, token in enumerate(names)}
+    ids = torch.tensor([[index[token] for token in tokens]])
+    special = torch.tensor([[token in SPECIAL_TOKENS for token in tokens]])
+    starts = torch.tensor([[not token.startswith("##") for token in tokens]])
+    never_drawn = [i for i, token in enumerate(names) if token in SPECIAL_TOKENS or i >= len(vocab)]
+    from bertlab.data import mask_tokens
+
+    masked, labels = mask_tokens(ids, special, vocab_size=len(names), mask_token_id=index["[MASK]"],
+                                 generator=torch.Generator().manual_seed(rng.getrandbits(62)),
+                                 mlm_probability=mlm_probability, word_starts=starts, special_token_ids=never_drawn)
+    return [names[i] for i in masked[0].tolist()], [None if i == -100 else names[i] for i in labels[0].tolist()]
+'''
+
+HEAD_BY_MODEL = '''class MaskedLMHead(nn.Module):
+    def __init__(self, config, embedding_size=None):
+        super().__init__()
+        E = embedding_size or config.hidden_size
+        self.dense = nn.Linear(config.hidden_size, E)
+        self.act = nn.GELU()
+        self.norm = nn.LayerNorm(E, eps=config.layer_norm_eps)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, hidden, word_embeddings):
+        return type(model.mlm).forward(self, hidden, word_embeddings)   # bertlab's head's forward, on my weights
+'''
+
+# ------------------------------------------------------------------------------------------------
+# Correct students in other styles
+# ------------------------------------------------------------------------------------------------
+
+# 1. Word lists from a helper in a cell of its own, rng.sample instead of rng.shuffle, Google's two
+#    draws for 80/10/10; a head with F.linear, an nn.GELU module, an nn.Identity "decoder" without
+#    weights and Hugging Face's name transform_act_fn; the loss from F.cross_entropy(reduction="none",
+#    ignore_index) and masked sums; the answer in numpy numbers.
+GROUPS_HELPER = '''def split_into_words(tokens):
+    """The positions of each word's pieces: a "##" token joins the word right before it."""
+    words, after_special = [], True
+    for position, token in enumerate(tokens):
+        if token in SPECIAL_TOKENS:
+            after_special = True
+            continue
+        if token.startswith("##") and not after_special:
+            words[-1].append(position)
+        else:
+            words.append([position])
+        after_special = False
+    return words
+'''
+
+GROUPS_MASK_WORDS = '''def mask_words(tokens, vocab, rng, mlm_probability=0.15):
+    words = split_into_words(tokens)
+    n = sum(map(len, words))
+    k = max(int(mlm_probability * n + 0.5), 1) if n else 0     # int() floors a positive number
+    order = rng.sample(words, len(words))                       # a shuffled copy
+    picked = []
+    for word in order:
+        if len(picked) + len(word) <= k:
+            picked.extend(word)
+    if not picked and order:
+        picked = list(order[0])
+    allowed = [token for token in vocab if token not in SPECIAL_TOKENS]
+    out, labels = tokens.copy(), [None for _ in tokens]
+    for position in picked:
+        labels[position] = tokens[position]
+        if rng.random() < 0.8:
+            out[position] = "[MASK]"
+        elif rng.random() < 0.5:                                # Google's way: half of the other 20%
+            out[position] = allowed[rng.randrange(len(allowed))]
+    return out, labels
+'''
+
+IDENTITY_HEAD = '''class MaskedLMHead(nn.Module):
+    def __init__(self, config, embedding_size=None):
+        super().__init__()
+        embedding_size = embedding_size or config.hidden_size
+        self.dense = nn.Linear(config.hidden_size, embedding_size)
+        self.transform_act_fn = nn.GELU()
+        self.norm = nn.LayerNorm(embedding_size, eps=config.layer_norm_eps)
+        self.decoder = nn.Identity()          # the decoder's weight is the table passed to forward
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, hidden, word_embeddings):
+        h = self.decoder(self.norm(self.transform_act_fn(self.dense(hidden))))
+        return F.linear(h, word_embeddings, self.bias)
+'''
+
+SUMS_LOSS = '''def loss_by_kind(logits, labels, masked_input_ids, mask_token_id):
+    V = logits.shape[-1]
+    flat_labels, flat_inputs = labels.reshape(-1), masked_input_ids.reshape(-1)
+    nll = F.cross_entropy(logits.reshape(-1, V).float(), flat_labels, reduction="none", ignore_index=IGNORE_INDEX)
+    chosen = flat_labels != IGNORE_INDEX
+    kinds = {"all": chosen, "mask": chosen & (flat_inputs == mask_token_id)}
+    kinds["kept"] = chosen & ~kinds["mask"] & (flat_inputs == flat_labels)
+    kinds["random"] = chosen & ~kinds["mask"] & ~kinds["kept"]
+    return {kind: (nll * where).sum() / where.sum() for kind, where in kinds.items()}   # 0 / 0 is NaN
+'''
+
+NUMPY_ANSWER = '''import numpy as np
+
+heldout_masked, heldout_labels, heldout_logits = heldout_batch(seed=0)
+losses = {kind: np.float32(value.item())
+          for kind, value in loss_by_kind(heldout_logits, heldout_labels, heldout_masked,
+                                          tokenizer.mask_token_id).items()}
+chosen = (heldout_labels != IGNORE_INDEX).numpy()
+n_mask = np.sum(chosen & (heldout_masked.numpy() == tokenizer.mask_token_id))
+mask_share = losses["mask"] * n_mask / (losses["all"] * chosen.sum())       # a numpy number
+lowest_kind = ["mask", "random", "kept"][int(np.argmin([losses["mask"], losses["random"], losses["kept"]]))]
+'''
+
+# 2. Word starts and ends by index arithmetic, a set of chosen positions, draws in reverse order; a
+#    head with GELU from its erf formula, a registered buffer, an nn.Dropout(0.0) and an in-place
+#    bias; the loss from log_softmax and gather in float64, cast back; the answer from a helper in a
+#    cell of its own, with a matplotlib chart (Agg) there.
+INDEX_MASK_WORDS = '''def mask_words(tokens, vocab, rng, mlm_probability=0.15):
+    maskable = [token not in SPECIAL_TOKENS for token in tokens]
+    starts = [i for i in range(len(tokens))
+              if maskable[i] and not (tokens[i].startswith("##") and i > 0 and maskable[i - 1])]
+    ends = [next((j for j in range(s + 1, len(tokens)) if not (maskable[j] and tokens[j].startswith("##"))),
+                 len(tokens)) for s in starts]
+    n = sum(maskable)
+    k = max(math.floor(mlm_probability * n + 0.5), 1) if n else 0
+    order = list(range(len(starts)))
+    rng.shuffle(order)
+    chosen = set()
+    for w in order:
+        if len(chosen) + ends[w] - starts[w] > k:
+            continue
+        chosen.update(range(starts[w], ends[w]))
+        if len(chosen) == k:
+            break
+    if not chosen and order:
+        chosen.update(range(starts[order[0]], ends[order[0]]))
+    pool = [token for token in vocab if token not in SPECIAL_TOKENS]
+    masked = [token for token in tokens]
+    labels = [tokens[i] if i in chosen else None for i in range(len(tokens))]
+    for i in sorted(chosen, reverse=True):
+        u = rng.random()
+        masked[i] = "[MASK]" if u < 0.8 else pool[int(rng.random() * len(pool))] if u < 0.9 else tokens[i]
+    return masked, labels
+'''
+
+BUFFER_HEAD = '''class MaskedLMHead(nn.Module):
+    def __init__(self, config, embedding_size=None):
+        super().__init__()
+        E = config.hidden_size if embedding_size is None else embedding_size
+        self.dense = nn.Linear(config.hidden_size, E)
+        self.norm = nn.LayerNorm(E, eps=config.layer_norm_eps)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+        self.dropout = nn.Dropout(0.0)
+        self.register_buffer("sqrt_half", torch.tensor(0.5 ** 0.5))
+
+    def forward(self, hidden, word_embeddings):
+        x = self.dense(hidden)
+        x = 0.5 * x * (1 + torch.erf(x * self.sqrt_half))      # the exact GELU, from its formula
+        x = self.dropout(self.norm(x))
+        logits = x.matmul(word_embeddings.t())
+        logits += self.bias                                     # in place
+        return logits
+'''
+
+FLOAT64_LOSS = '''def loss_by_kind(logits, labels, masked_input_ids, mask_token_id):
+    log_probs = torch.log_softmax(logits.double(), dim=-1)
+    chosen = labels != IGNORE_INDEX
+    safe = torch.where(chosen, labels, torch.zeros_like(labels))
+    nll = -torch.gather(log_probs, -1, safe.unsqueeze(-1)).squeeze(-1)
+    read_mask, read_label = masked_input_ids == mask_token_id, masked_input_ids == labels
+    out = {}
+    for kind, where in (("all", chosen), ("mask", chosen & read_mask), ("random", chosen & ~read_mask & ~read_label),
+                        ("kept", chosen & ~read_mask & read_label)):
+        out[kind] = nll[where].mean().float()
+    return out
+'''
+
+ANSWER_HELPER = '''import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+
+def summed_by_kind(masked_input_ids, labels, logits):
+    """Each kind's summed loss: its mean times its count."""
+    means = loss_by_kind(logits, labels, masked_input_ids, tokenizer.mask_token_id)
+    chosen = labels != IGNORE_INDEX
+    is_mask = masked_input_ids == tokenizer.mask_token_id
+    counts = {"all": chosen, "mask": chosen & is_mask, "kept": chosen & ~is_mask & (masked_input_ids == labels)}
+    counts["random"] = chosen & ~is_mask & ~counts["kept"]
+    return {kind: means[kind].item() * int(where.sum()) for kind, where in counts.items()}, means
+
+
+sums, means = summed_by_kind(*heldout_batch(seed=0))
+fig, ax = plt.subplots(figsize=(5, 3))
+ax.bar(list(means), [m.item() for m in means.values()])
+ax.set(ylabel="mean loss (nats)", title="loss by kind")
+plt.close(fig)
+print("debug:", sums)
+'''
+
+HELPER_ANSWER = '''heldout_masked, heldout_labels, heldout_logits = heldout_batch(seed=0)
+sums, means = summed_by_kind(heldout_masked, heldout_labels, heldout_logits)
+mask_share = sums["mask"] / sums["all"]
+lowest_kind = min(("mask", "random", "kept"), key=lambda kind: means[kind].item())
+print("debug:", mask_share, lowest_kind)
+'''
+
+# 3. Helpers in a cell of their own (how many, what a chosen token becomes), a while loop over the
+#    shuffled words, debug prints; a head with einsum, an nn.GELU module named act and a plain
+#    attribute; the loss from logsumexp minus the label's logit, kinds as integer codes, NaN made
+#    by hand; the answer in Python floats, and a widget in a cell of its own.
+HELPERS = '''def how_many(n, p=0.15):
+    """p n rounded half up, at least 1 when n > 0."""
+    return max(1, math.floor(p * n + 0.5)) if n else 0
+
+
+def becomes(token, rng, pool):
+    u = rng.random()
+    if u < 0.8:
+        return "[MASK]"
+    if u < 0.9:
+        return rng.choice(pool)
+    return token
+
+
+print("how_many(30) =", how_many(30), " how_many(70) =", how_many(70))
+'''
+
+LOOP_MASK_WORDS = '''def mask_words(tokens, vocab, rng, mlm_probability=0.15):
+    words, current = [], None
+    for i, token in enumerate(tokens):
+        if token in SPECIAL_TOKENS:
+            current = None
+        elif token.startswith("##") and current is not None:
+            current.append(i)
+        else:
+            current = [i]
+            words.append(current)
+    k = how_many(sum(len(word) for word in words), mlm_probability)
+    rng.shuffle(words)
+    queue, taken = list(words), []
+    while queue and len(taken) < k:
+        word = queue.pop(0)
+        if len(taken) + len(word) <= k:
+            taken += word
+    if words and not taken:
+        taken = words[0]
+    pool = [token for token in vocab if token not in SPECIAL_TOKENS]
+    masked, labels = [], []
+    for i, token in enumerate(tokens):
+        labels.append(token if i in taken else None)
+        masked.append(becomes(token, rng, pool) if i in taken else token)
+    return masked, labels
+'''
+
+EINSUM_HEAD = '''class MaskedLMHead(nn.Module):
+    def __init__(self, config, embedding_size=None):
+        super().__init__()
+        size = config.hidden_size if embedding_size is None else embedding_size
+        self.dense = nn.Linear(config.hidden_size, size)
+        self.act = nn.GELU(approximate="none")
+        self.norm = nn.LayerNorm(size, eps=config.layer_norm_eps)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+        self.tied = True   # a plain attribute: the decoder is the table passed to forward
+
+    def forward(self, hidden, word_embeddings):
+        h = self.norm(self.act(self.dense(hidden)))
+        return torch.einsum("...e,ve->...v", h, word_embeddings) + self.bias
+'''
+
+LOGSUMEXP_LOSS = '''def loss_by_kind(logits, labels, masked_input_ids, mask_token_id):
+    logits = logits.float()
+    chosen = labels != IGNORE_INDEX
+    picked, targets, read = logits[chosen], labels[chosen], masked_input_ids[chosen]     # (M, V), (M,), (M,)
+    nll = torch.logsumexp(picked, dim=-1) - picked.gather(1, targets[:, None]).squeeze(1)
+    code = torch.ones_like(targets)         # 1: random
+    code[read == targets] = 2               # 2: kept
+    code[read == mask_token_id] = 0         # 0: [MASK]
+    result = {"all": nll.mean()}
+    for number, kind in enumerate(("mask", "random", "kept")):
+        here = nll[code == number]
+        result[kind] = here.mean() if here.numel() else torch.tensor(float("nan"))
+    return result
+'''
+
+WIDGET = '''import ipywidgets as widgets
+
+widgets.IntSlider(value=0, min=0, max=9, description="seed")
+'''
+
+FLOAT_ANSWER = '''heldout_masked, heldout_labels, heldout_logits = heldout_batch(seed=0)
+heldout_losses = loss_by_kind(heldout_logits, heldout_labels, heldout_masked, tokenizer.mask_token_id)
+chosen_count = int((heldout_labels != IGNORE_INDEX).sum())
+mask_count = int(((heldout_labels != IGNORE_INDEX) & (heldout_masked == tokenizer.mask_token_id)).sum())
+mask_share = float(heldout_losses["mask"]) * mask_count / (float(heldout_losses["all"]) * chosen_count)
+lowest_kind = sorted(["kept", "random", "mask"], key=lambda kind: float(heldout_losses[kind]))[0]
+print(f"debug: {mask_count=} {chosen_count=} {mask_share=:.4f} {lowest_kind=}")
+'''
 
 ASSIGNMENT = Assignment(
     "03_masked_lm",
-    points={"test_mask_tokens_labels": 1, "test_mask_tokens_count": 1, "test_mask_tokens_seeded": 1,
-            "test_mask_tokens_split": 1, "test_mlm_head_parameters": 1, "test_mlm_head_tied": 1,
-            "test_mlm_head_matches_bertlab": 1, "test_mlm_loss_small_case": 1,
-            "test_mlm_loss_ignores_unlabelled": 1, "test_mlm_loss_matches_bertlab": 1},
+    points={"test_mask_words_labels": 1, "test_mask_words_count": 1, "test_mask_words_seeded": 1,
+            "test_mask_words_split": 1, "test_mlm_head_parameters": 1, "test_mlm_head_tied": 1,
+            "test_mlm_head_matches_bertlab": 1, "test_loss_by_kind_small_case": 1,
+            "test_loss_by_kind_matches_bertlab": 1, "test_mask_share": 0.5, "test_lowest_kind": 0.5},
     mistakes=[
-        # The random branch runs to the end, so no chosen token is left unchanged: 80/20, not 80/10/10.
-        Mistake("split_80_20", "mask_tokens",
-                replace="to_random = chosen & (u >= 0.8) & (u < 0.9)",
-                by="to_random = chosen & (u >= 0.8)",
-                scores={"test_mask_tokens_split": 0},
-                feedback="an 80/20 split"),
-        # LayerNorm and GELU swapped in the head's transform.
+        # Part 1: Python's round() (halves to even: round(4.5) == 4) for the count.
+        Mistake("round_half_to_even", "mask_words",
+                replace="k = math.floor(mlm_probability * n + 0.5)   # rounded half up: round() would round halves to even",
+                by="k = round(mlm_probability * n)",
+                scores={"test_mask_words_count": 0},
+                feedback="round(), which rounds halves to even"),
+        # Part 1: every token a word of its own: token-level masking, which cuts words.
+        Mistake("token_level_masking", "mask_words",
+                replace="words[-1].append(i)                  # a piece of the word right before it",
+                by="words.append([i])",
+                scores={"test_mask_words_count": 0},
+                feedback="tokens chosen one by one (token-level masking)"),
+        # Part 1: bertlab's way (stop at the first word that does not fit) instead of Google's (skip it).
+        Mistake("stop_at_first_word_that_does_not_fit", "mask_words",
+                replace="        if len(chosen) + len(word) <= k:         # a word that does not fit is skipped, "
+                        "and we go on\n            chosen += word",
+                by="        if len(chosen) + len(word) > k:\n            break\n        chosen += word",
+                scores={"test_mask_words_count": 0},
+                feedback="stopping at the first word that does not fit (break)"),
+        # Part 1: the 80/10/10 draw from Python's global generator.
+        Mistake("global_random", "mask_words",
+                replace="u = rng.random()", by="u = random.random()",
+                scores={"test_mask_words_seeded": 0},
+                feedback="a draw from the module random instead of rng"),
+        # Part 1: a random replacement may be [PAD], [CLS], ...
+        Mistake("random_token_from_whole_vocab", "mask_words",
+                replace="masked_tokens[i] = rng.choice(replacements)", by="masked_tokens[i] = rng.choice(vocab)",
+                scores={"test_mask_words_split": 0},
+                feedback="the random token drawn from the whole vocabulary, special tokens included"),
+        Student("mask_words_by_bertlab", cells={"mask_words": MASK_WORDS_BY_BERTLAB},
+                scores={test: 0 for test in PART1_TESTS},
+                feedback="Rule broken: mask_words may not use `bertlab` or `transformers`", validate=True),
+        # Part 2: LayerNorm and GELU swapped in the head's transform.
         Mistake("layernorm_before_gelu", "mlm_head",
                 replace="h = self.norm(F.gelu(self.dense(hidden)))",
                 by="h = F.gelu(self.norm(self.dense(hidden)))",
                 scores={"test_mlm_head_matches_bertlab": 0},
                 feedback="LayerNorm before GELU"),
-        # The -100 labels are clamped to a valid index, and then not left out: the loss over all positions.
-        Mistake("loss_over_all_positions", "mlm_loss",
-                replace="return nll[labelled].mean()",
-                by="return nll.mean()",
-                scores={"test_mlm_loss_ignores_unlabelled": 0, "test_mlm_loss_matches_bertlab": 0},
-                feedback="the loss is averaged over all positions, unlabelled ones (label -100) included"),
-    ])
+        # Part 2: the table detached: the logits are right, but training would never update it.
+        Mistake("detached_embeddings", "mlm_head",
+                replace="return h @ word_embeddings.T + self.bias",
+                by="return h @ word_embeddings.detach().T + self.bias",
+                scores={"test_mlm_head_tied": 0},
+                feedback="no gradient reached word_embeddings"),
+        # Part 2: LayerNorm over H, as in BERT's head: wrong with E != H (forward fails there), right with E = H.
+        Mistake("layernorm_over_hidden_size", "mlm_head",
+                replace="self.norm = nn.LayerNorm(E, eps=config.layer_norm_eps)",
+                by="self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)",
+                scores={"test_mlm_head_parameters": 0, "test_mlm_head_tied": 0},
+                feedback="LayerNorm over hidden_size instead of embedding_size"),
+        Student("head_by_model", cells={"mlm_head": HEAD_BY_MODEL},
+                scores={test: 0 for test in PART2_TESTS},
+                feedback="Rule broken: MaskedLMHead may not use `bertlab`, `transformers`", validate=True),
+        # Part 3: random and kept swapped; the answer's lowest kind (computed with it) is then wrong too.
+        Mistake("random_kept_confused", "loss_by_kind",
+                replace='"random": nll[is_random].mean(), "kept": nll[is_kept].mean()',
+                by='"random": nll[is_kept].mean(), "kept": nll[is_random].mean()',
+                scores={"test_loss_by_kind_small_case": 0, "test_loss_by_kind_matches_bertlab": 0,
+                        "test_lowest_kind": 0},
+                feedback="random and kept confused"),
+        # Part 3 (rule): "all" from bertlab's loss. Right numbers, so the answers (no rule) keep their points.
+        Mistake("all_from_bertlab", "loss_by_kind",
+                replace='"all": nll.mean()', by='"all": bertlab.model.masked_lm_loss(logits, labels)',
+                scores={test: 0 for test in PART3_TESTS},
+                feedback="Rule broken: loss_by_kind may not use `bertlab` or `transformers`", validate=True),
+        # The question: the ratio of the means instead of the ratio of the sums.
+        Mistake("share_of_means", "mask_share",
+                replace='mask_share = (heldout_losses["mask"] * heldout_n_mask / (heldout_losses["all"] * '
+                        'heldout_chosen.sum())).item()',
+                by='mask_share = (heldout_losses["mask"] / heldout_losses["all"]).item()',
+                scores={"test_mask_share": 0},
+                feedback="the ratio of the mean losses"),
+    ],
+    # Each listing the book shows, renamed to the part it looks like: mask_tokens takes tensors and a
+    # torch.Generator (and its signature's Sequence[int] is not even defined in the notebook), the
+    # book's head has no embedding_size (and calls bertlab's `activation`, not defined here), and
+    # masked_lm_loss has two arguments, not four. No chapter cell computes the question's answer.
+    copying=Student(
+        "copying_the_book",
+        cells={"mask_words": book_listing("bertlab/data.py", "mask_tokens", renames={"mask_tokens": "mask_words"}),
+               "mlm_head": book_listing("bertlab/model.py", "MaskedLMHead"),
+               "loss_by_kind": book_listing("bertlab/model.py", "masked_lm_loss",
+                                            renames={"masked_lm_loss": "loss_by_kind"}),
+               "mask_share": MASK_SHARE_GIVEN + "# YOUR CODE HERE\nraise NotImplementedError()"},
+        scores={"test_mask_words_labels": 0, "test_mask_words_count": 0, "test_mask_words_seeded": 0,
+                "test_mask_words_split": 0, "test_mlm_head_parameters": 0, "test_mlm_head_tied": 0,
+                "test_mlm_head_matches_bertlab": 0, "test_loss_by_kind_small_case": 0,
+                "test_loss_by_kind_matches_bertlab": 0, "test_mask_share": 0, "test_lowest_kind": 0}),
+    alternatives=[
+        Student("groups_identity_numpy",
+                cells={"mask_words": GROUPS_MASK_WORDS, "mlm_head": IDENTITY_HEAD, "loss_by_kind": SUMS_LOSS,
+                       "mask_share": NUMPY_ANSWER},
+                extra_cells={"mask_words": GROUPS_HELPER}),
+        Student("indices_buffer_float64_plot",
+                cells={"mask_words": INDEX_MASK_WORDS, "mlm_head": BUFFER_HEAD, "loss_by_kind": FLOAT64_LOSS,
+                       "mask_share": HELPER_ANSWER},
+                extra_cells={"mask_share": ANSWER_HELPER}),
+        Student("helpers_einsum_logsumexp_widget",
+                cells={"mask_words": LOOP_MASK_WORDS, "mlm_head": EINSUM_HEAD, "loss_by_kind": LOGSUMEXP_LOSS,
+                       "mask_share": FLOAT_ANSWER},
+                extra_cells={"mask_words": HELPERS, "mask_share": WIDGET}),
+    ],
+)
