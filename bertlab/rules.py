@@ -135,11 +135,21 @@ def forbidden_uses(rule: Rule, cells: Iterable[str], others: set[str] = frozense
         for node in tree.body:
             if isinstance(node, _DEFINITIONS):
                 definitions[node.name] = node
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                # `ce = F.cross_entropy` at the top of a cell: another name for an imported function.
+                # (Only a plain attribute of an import: `config = encoder.config` is data, not an alias.)
+                dotted = _dotted(node.value)
+                root, _, rest = (dotted or "").partition(".")
+                if rest and root in aliases:
+                    aliases[node.targets[0].id] = f"{aliases[root]}.{rest}"
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.asname:
                         aliases[alias.asname] = alias.name
+                    else:  # `import torch.nn.functional` binds `torch`
+                        root = alias.name.split(".")[0]
+                        aliases[root] = root
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 for alias in node.names:
                     aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"

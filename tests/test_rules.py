@@ -124,3 +124,10 @@ def test_the_grader_names_a_broken_rule_even_where_the_students_code_also_raised
     assert error["ename"] == "WrongAnswer" and error["evalue"].startswith("Rule broken: mlm_loss")
     with student_code([SETUP, "def mlm_loss(logits, labels):\n    return logits.sum()\n"]):
         assert JudgeVerdicts._broken_rules("test_loss", parts, setup) == []
+
+
+def test_a_forbidden_function_bound_to_a_name_at_the_top_of_a_cell_is_still_that_function():
+    for binding in ("ce = F.cross_entropy", "ce = torch.nn.functional.cross_entropy"):
+        found = uses(LOSS, binding + "\n", "def mlm_loss(logits, labels):\n    return ce(logits, labels)\n")
+        assert found == ["line 2 of mlm_loss: `ce`"], binding
+    assert uses(LOSS, "config = encoder.config\n", "def mlm_loss(logits, labels):\n    return config(logits)\n") == []
