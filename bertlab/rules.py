@@ -39,7 +39,7 @@ import ast
 import contextlib
 import contextvars
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bertlab.grading import WrongAnswer, wrap
 
@@ -74,11 +74,8 @@ class Rule:
         object.__setattr__(self, "allowed", tuple(self.allowed))
 
 
-@dataclass
 class Rules:
     """The rules of one notebook's parts; `check(part)` raises WrongAnswer naming a broken rule."""
-
-    rules: dict[str, Rule] = field(default_factory=dict)
 
     def __init__(self, *rules: Rule):
         self.rules = {rule.part: rule for rule in rules}
