@@ -63,7 +63,7 @@ collect: release
 # Grade every submission in grading/submitted/<student>/<assignment>/ (all assignments, or
 # ASSIGNMENT=...), JOBS students at a time (one nbgrader process per student; the gradebook is
 # SQLite, which serialises their writes). The screen first sets right the folders nbgrader would
-# skip (no .ipynb in them); the rest it screens as each student is graded (bertlab/autograde.py).
+# skip (no .ipynb in them); the rest it screens as each student is graded (bertlab/autograde/).
 JOBS ?= 1
 autograde: release
 	mkdir -p grading/submitted

@@ -44,7 +44,7 @@ c.Execute.interrupt_on_timeout = True
 c.Autograde.pre_convert_hook = ScreenSubmission(release=os.path.join(HERE, "exercises"),
                                                 rejected=os.path.join(GRADING, "rejected"), max_bytes=16 << 20)
 
-# Each submission's kernel runs in its own bubblewrap sandbox (bertlab/sandbox.py): no network,
+# Each submission's kernel runs in its own bubblewrap sandbox (bertlab/autograde/sandbox.py): no network,
 # nothing of the course but the bertlab package, an unprivileged user, and these limits.
 c.SandboxedExecute.cpu_seconds = 600
 c.SandboxedExecute.wall_seconds = 900  # the whole notebook, however it spends the time

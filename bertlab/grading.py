@@ -185,7 +185,7 @@ def _preview(value, limit: int = 120) -> str:
 def warnings_to_stdout() -> None:
     """Show Python warnings on stdout. nbgrader (validate and autograde) fails every test cell that
     wrote anything to stderr, so a library's harmless warning would read as a failed test. The
-    autograder also moves stderr to stdout itself (bertlab.autograde), for what this cannot catch."""
+    autograder also moves stderr to stdout itself (bertlab.autograde.judge), for what this cannot catch."""
     import warnings
 
     def show(message, category, filename, lineno, file=None, line=None):

@@ -26,7 +26,7 @@ Where the student's code comes from:
 - in the student's Jupyter and `nbgrader validate`: the kernel's input history (IPython's `In`),
   the latest definition of each name winning, test cells left out;
 - when grading: the code cells of the submitted notebook above the test, test cells left out,
-  handed over by the grader (`bertlab.autograde.JudgeVerdicts`, through `student_code`): parsed,
+  handed over by the grader (`bertlab.autograde.judge.JudgeVerdicts`, through `student_code`): parsed,
   never run.
 
 A call hidden on purpose (`getattr(F, "cross_" + "entropy")`, `eval`, ...) gets past this check;

@@ -1,4 +1,4 @@
-"""Autograding that no submission can cheat or break (bertlab/autograde.py, bertlab/sandbox.py,
+"""Autograding that no submission can cheat or break (bertlab/autograde/,
 bertlab/answers.py).
 
 One class of assignment 1 goes through nbgrader: an honest student, and one student per attack.

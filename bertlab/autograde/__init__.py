@@ -1,0 +1,49 @@
+"""What the course's grading adds to nbgrader (wired in by nbgrader_config.py), one module per
+stage, in the order a submission meets them:
+
+1. `screen.ScreenSubmission` (nbgrader's pre-convert hook): a notebook that is not valid JSON, is
+   not a notebook, is huge, or was renamed is dealt with before nbgrader reads it. The original is
+   kept in grading/rejected/; a renamed notebook is graded under its right name, anything unreadable
+   is replaced by the untouched exercise (which earns 0), and either way a note at the top of the
+   notebook says why, so the feedback does.
+2. `sandbox`: the bubblewrap sandbox a kernel runs in.
+3. `executor.SandboxedExecute`: nbgrader's Execute with the kernel in that sandbox, running only
+   each test cell's probe (bertlab/answers.py) there.
+4. `judge.JudgeVerdicts`: each test cell's verdict reached in the grader's own process;
+   `judge.StderrIsNotAFailure`: a library's warning on stderr does not zero a test cell.
+
+`python -m bertlab.autograde` is the command line the Makefile's grading targets use.
+The checks the notebooks import stay where they were: `bertlab.grading`, `bertlab.answers`,
+`bertlab.rules`.
+"""
+
+from __future__ import annotations
+
+from nbformat import NotebookNode
+
+from bertlab.autograde.executor import SandboxedExecute
+from bertlab.autograde.judge import JudgeVerdicts, StderrIsNotAFailure
+from bertlab.autograde.screen import ScreenSubmission
+
+__all__ = ["JudgeVerdicts", "SandboxedExecute", "ScreenSubmission", "StderrIsNotAFailure", "fill_in_solutions",
+           "solution_code"]
+
+
+def solution_code(source: str) -> str:
+    """What a student who got everything right writes in a solution cell: the instructor's
+    solution without nbgrader's markers."""
+    return "\n".join(line for line in source.splitlines()
+                     if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+
+
+def fill_in_solutions(released: NotebookNode, source: NotebookNode, edit_cell=None) -> NotebookNode:
+    """The released notebook with the source notebook's solution written into each solution cell
+    (in place); `edit_cell(grade_id, code) -> code` may change what is written (a synthetic mistake)."""
+    solutions = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
+                 if c.metadata.get("nbgrader", {}).get("solution")}
+    for cell in released.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in solutions:
+            code = solution_code(solutions[grade_id])
+            cell.source = edit_cell(grade_id, code) if edit_cell else code
+    return released
