@@ -1,0 +1,404 @@
+"""Copied work: the pairs of submissions of an assignment whose code is suspiciously alike.
+
+`python -m bertlab.autograde.similarity ASSIGNMENT...` (`make similarity`) compares, for each
+assignment, every student's code with every other student's and writes, ranked most alike first:
+
+- `grading/similarity/<assignment>.csv`: student a, student b, the share of each one's code found
+  in the other's, the length of code they share, and whether the pair is flagged;
+- `grading/similarity/<assignment>.html`: the same table for a person to read, flagged pairs
+  highlighted, each flagged pair's two codes side by side with the shared code marked, and the
+  submissions that could not be read.
+
+What is compared. A student's code is every code cell of their notebooks except the released
+template's own cells handed back unchanged: the solution cells, the cells they added, and any
+template cell they edited, in notebook order. The released notebooks' code (exercises/<assignment>/)
+is boilerplate: code every student was given is nobody's copying, so two students who hand in the
+untouched exercise share nothing. Nothing is run; the notebooks are read as JSON.
+
+How. copydetect (https://github.com/blingenf/copydetect) fingerprints each student's code as MOSS
+does: it tokenizes the code (names become V, F and O, strings S, comments and layout go), hashes
+every run of `noise_t` tokenized characters, keeps the hashes of the template out, and compares the
+sets. Renaming variables, changing comments and reordering functions or cells therefore change
+nothing it sees. A pair's similarity for each student is the share of that student's own code
+(template excluded) that also occurs in the other's. `guarantee_t` equal to `noise_t` (winnowing
+window 1) keeps every fingerprint: slower than MOSS's sampling but still milliseconds a pair for
+notebooks this size, and the scores do not depend on Python's per-process string hash seed.
+
+When a pair is flagged (defaults, each an option). A pair is flagged when the larger of its two
+shares is at least FLAG_SIMILARITY (0.5) and the code they share is at least FLAG_SHARED_TOKENS
+(200 tokenized characters, roughly ten lines of Python). Why these: on the course's synthetic classes
+(tests/test_similarity.py), copies with renamed variables or reordered functions share 0.8 to 1.0 of
+their code, while correct students who wrote independently share at most about 0.2 (idioms like
+`nn.Embedding(config.vocab_size, config.hidden_size)` that any two solutions have); 0.5 sits well
+between, and means "half of one student's own code is in the other's", which a person should look
+at. The larger share, not the smaller, because a student who copied one part and wrote the rest is
+half a copy of a neighbour who wrote little else. The length bound keeps a student who wrote only a
+line or two from being flagged for a line every solution has. A flag is a reason to read the two
+notebooks, not a verdict: students told to use the same formula write alike code, and the
+instructor's own solution, where one leaked, is not in the comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import html
+import io
+import itertools
+import json
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from copydetect import CodeFingerprint, compare_files
+from copydetect.utils import get_token_coverage, highlight_overlap
+
+MAX_NOTEBOOK_BYTES = 16 * 1024 * 1024  # the screen's bound too: no notebook of the course comes near it
+# A whole solution of an assignment is about 5,000 characters of code; a student's code past this
+# bound is not compared (and the report says so), so that one flood cannot slow every comparison.
+MAX_CODE_CHARS = 200_000
+NOISE_TOKENS = 25  # copydetect's default: shorter runs of tokenized code are too common to mean anything
+FLAG_SIMILARITY = 0.5
+FLAG_SHARED_TOKENS = 200
+# Starts the line put before each cell of a student's code. Not Python, so the tokenizer keeps it as
+# it is, and no fingerprint that contains it is kept: code that runs on from one cell into the next
+# is no code anyone wrote (two untouched exercises would otherwise share the seams between their
+# stubs). In a student's own code it can only stand in a string or a comment, which are not kept.
+CELL_BREAK = "\N{PILCROW SIGN}"
+
+
+@dataclass
+class Submission:
+    """One student's code for one assignment: what the comparison sees."""
+
+    student: str
+    code: str  # the student's cells, each under a comment line that says where it comes from
+    notebooks: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Skipped:
+    """A file or folder that was not compared, and why (it is listed in the report)."""
+
+    student: str
+    path: str
+    reason: str
+
+
+@dataclass
+class Pair:
+    """Two submissions compared: the share of each one's own code found in the other's."""
+
+    a: str
+    b: str
+    similarity_a: float
+    similarity_b: float
+    shared_tokens: int  # tokenized characters of a's code that b's also has
+    flagged: bool
+    highlighted_a: str = ""  # a's code as HTML, the shared parts marked (flagged pairs only)
+    highlighted_b: str = ""
+
+    @property
+    def similarity(self) -> float:
+        return max(self.similarity_a, self.similarity_b)
+
+
+class UnreadableFile(Exception):
+    """A file of a submission that is not read: the message says why."""
+
+
+# ------------------------------------------------------------------------------------------------
+# Reading submissions: every byte is hostile
+# ------------------------------------------------------------------------------------------------
+
+def read_notebook(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES) -> dict:
+    """The notebook at `path` as JSON, read without following a link or blocking on a FIFO, and only
+    if it is a regular file of at most `max_bytes`; otherwise UnreadableFile says why."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as error:
+        if os.path.islink(path):
+            raise UnreadableFile("is a symbolic link (not followed)") from None
+        raise UnreadableFile(f"cannot be opened ({error.strerror})") from None
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise UnreadableFile("is not a regular file")
+        if info.st_size > max_bytes:
+            raise UnreadableFile(f"is larger than {max_bytes} bytes")
+        data = file.read(max_bytes + 1)  # the size said by fstat may change while reading
+    if len(data) > max_bytes:
+        raise UnreadableFile(f"is larger than {max_bytes} bytes")
+    try:
+        nb = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise UnreadableFile("is not a notebook (not JSON text)") from None
+    if not (isinstance(nb, dict) and isinstance(nb.get("cells"), list)):
+        raise UnreadableFile("is not a notebook (no list of cells)")
+    return nb
+
+
+def code_cells(nb: dict) -> list[tuple[str, bool]]:
+    """(source, is a solution cell) of each code cell of a notebook read by `read_notebook`, with
+    anything malformed in a cell read as nothing rather than trusted."""
+    found = []
+    for cell in nb["cells"]:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        if isinstance(source, list):
+            source = "".join(part for part in source if isinstance(part, str))
+        if not isinstance(source, str):
+            continue
+        metadata = cell.get("metadata")
+        nbgrader = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+        found.append((source, isinstance(nbgrader, dict) and nbgrader.get("solution") is True))
+    return found
+
+
+def template_code(release: Path, assignment: str) -> tuple[str, set[str]]:
+    """The released notebooks of `assignment`: all their code (the boilerplate), and the sources of
+    the cells that are not the students' to write (setup, tests, examples)."""
+    code, given = [], set()
+    for path in sorted((release / assignment).glob("*.ipynb")):
+        for source, is_solution in code_cells(read_notebook(path)):
+            code.append(source)
+            if not is_solution:
+                given.add(source)
+    return "\n\n".join(code), given
+
+
+def student_code(nb: dict, name: str, given: set[str]) -> str:
+    """A student's own code in notebook `name`: every code cell but the template's given cells
+    handed back unchanged, each under a comment naming it (comments are not compared; they guide
+    the reader of the report). A solution cell left as released stays: it is all boilerplate, so it
+    counts for nothing, and the report shows every answer."""
+    parts = []
+    for number, (source, is_solution) in enumerate(code_cells(nb), start=1):
+        if source in given and not is_solution:
+            continue
+        parts.append(f"{CELL_BREAK} # {name}, code cell {number}{' (a solution cell)' if is_solution else ''}\n"
+                     f"{source.strip()}\n")
+    return "\n".join(parts)
+
+
+def collect(submitted: Path, assignment: str, given: set[str],
+            max_bytes: int = MAX_NOTEBOOK_BYTES) -> tuple[list[Submission], list[Skipped]]:
+    """Every student's submission of `assignment` in `submitted`/<student>/<assignment>/, and what
+    was skipped: links, FIFOs and other non-files, unreadable notebooks, files that are not
+    notebooks, and students with no notebook left to compare."""
+    submissions, skipped = [], []
+    if not submitted.is_dir():
+        return submissions, skipped
+    for student_dir in sorted(submitted.iterdir()):
+        student = student_dir.name
+        folder = student_dir / assignment
+        if not os.path.lexists(folder):
+            continue
+        if student_dir.is_symlink() or folder.is_symlink() or not folder.is_dir():
+            skipped.append(Skipped(student, str(folder), "is not a folder (a link or a file): not followed"))
+            continue
+        code, names = [], []
+        for path in sorted(folder.iterdir()):
+            if path.name == "timestamp.txt" and path.is_file() and not path.is_symlink():
+                continue  # nbgrader's own record of when it was handed in
+            if path.is_dir() and not path.is_symlink():
+                skipped.append(Skipped(student, str(path), "is a folder (not looked into)"))
+                continue
+            if path.suffix != ".ipynb":
+                skipped.append(Skipped(student, str(path), "is not a notebook (.ipynb)"))
+                continue
+            try:
+                nb = read_notebook(path, max_bytes)
+            except UnreadableFile as reason:
+                skipped.append(Skipped(student, str(path), str(reason)))
+                continue
+            code.append(student_code(nb, path.name, given))
+            names.append(path.name)
+        code = "\n".join(code)
+        if len(code) > MAX_CODE_CHARS:
+            skipped.append(Skipped(student, str(folder), f"has {len(code)} characters of code: only the first "
+                                   f"{MAX_CODE_CHARS} are compared"))
+            code = code[:MAX_CODE_CHARS]
+        if names:
+            submissions.append(Submission(student, code, names))
+        else:
+            skipped.append(Skipped(student, str(folder), "no readable notebook: the student is not compared"))
+    return submissions, skipped
+
+
+# ------------------------------------------------------------------------------------------------
+# Comparing
+# ------------------------------------------------------------------------------------------------
+
+def fingerprint(code: str, noise_t: int, guarantee_t: int, boilerplate=None) -> CodeFingerprint:
+    """copydetect's fingerprint of Python `code` (the file name only tells it the language), less
+    the fingerprints that span a cell break."""
+    found = CodeFingerprint("cells.py", noise_t, guarantee_t - noise_t + 1, boilerplate=boilerplate,
+                            fp=io.StringIO(code))
+    within_cells = {}
+    for hash_value, starts in found.hash_idx.items():
+        starts = [i for i in starts if CELL_BREAK not in found.filtered_code[i:i + noise_t]]
+        if starts:
+            within_cells[hash_value] = starts
+    found.hash_idx, found.hashes = within_cells, set(within_cells)
+    found.token_coverage = get_token_coverage(within_cells, noise_t, len(found.filtered_code))
+    return found
+
+
+def compare(submissions: list[Submission], boilerplate_code: str, *, noise_t: int = NOISE_TOKENS,
+            guarantee_t: int = NOISE_TOKENS, flag_similarity: float = FLAG_SIMILARITY,
+            flag_shared_tokens: int = FLAG_SHARED_TOKENS) -> list[Pair]:
+    """Every pair of `submissions`, most alike first, the template's fingerprints excluded."""
+    if guarantee_t < noise_t:
+        raise ValueError(f"guarantee_t={guarantee_t} must be at least noise_t={noise_t}")
+    # Every fingerprint of the template (window 1, as copydetect takes boilerplate), so that none of
+    # its code can match, whichever fingerprints winnowing keeps from a student's.
+    boilerplate = np.unique(np.array(list(fingerprint(boilerplate_code, noise_t, noise_t).hashes), dtype=np.int64))
+    prints = {s.student: fingerprint(s.code, noise_t, guarantee_t, boilerplate) for s in submissions}
+    pairs = []
+    for a, b in itertools.combinations(sorted(prints), 2):
+        shared, (similarity_a, similarity_b), slices = compare_files(prints[a], prints[b])
+        pair = Pair(a, b, float(similarity_a), float(similarity_b), int(shared), flagged=False)
+        pair.flagged = pair.similarity >= flag_similarity and pair.shared_tokens >= flag_shared_tokens
+        if pair.flagged:
+            pair.highlighted_a = _highlight(prints[a].raw_code, slices[0])
+            pair.highlighted_b = _highlight(prints[b].raw_code, slices[1])
+        pairs.append(pair)
+    pairs.sort(key=lambda p: (-p.similarity, -p.shared_tokens, p.a, p.b))
+    return pairs
+
+
+def _highlight(code: str, slices) -> str:
+    if len(slices[0]) == 0:
+        return html.escape(code)
+    marked, _ = highlight_overlap(code, np.asarray(slices, dtype=np.int64), "<mark>", "</mark>", escape_html=True)
+    return marked
+
+
+# ------------------------------------------------------------------------------------------------
+# Reports
+# ------------------------------------------------------------------------------------------------
+
+CSV_HEADER = ["student_a", "student_b", "similarity", "similarity_a", "similarity_b", "shared_tokens", "flagged"]
+
+
+def write_csv(pairs: list[Pair], path: Path) -> None:
+    """One row per pair, most alike first (similarity: the larger of the two shares)."""
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(CSV_HEADER)
+        for p in pairs:
+            writer.writerow([p.a, p.b, f"{p.similarity:.3f}", f"{p.similarity_a:.3f}", f"{p.similarity_b:.3f}",
+                             p.shared_tokens, "yes" if p.flagged else "no"])
+
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 1.5rem; max-width: 110rem; color: #222; }
+table { border-collapse: collapse; margin: 1rem 0; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.6rem; text-align: left; }
+td.number { text-align: right; font-variant-numeric: tabular-nums; }
+tr.flagged { background: #ffe0e0; font-weight: 600; }
+.side-by-side { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; }
+.side-by-side > div { min-width: 0; }
+pre { background: #f7f7f7; border: 1px solid #ddd; padding: 0.5rem; overflow-x: auto; font-size: 0.8rem; }
+mark { background: #ffd27f; }
+"""
+
+
+def write_html(assignment: str, pairs: list[Pair], skipped: list[Skipped], students: int, path: Path,
+               *, flag_similarity: float, flag_shared_tokens: int) -> None:
+    """A self-contained page (no scripts, no network): the ranked pairs, the flagged ones
+    highlighted, each flagged pair's code side by side with the shared code marked."""
+    e = html.escape
+    flagged = [p for p in pairs if p.flagged]
+    out = [f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>Similarity: {e(assignment)}</title>",
+           f"<style>{STYLE}</style></head><body>",
+           f"<h1>Similar submissions: {e(assignment)}</h1>",
+           f"<p>{students} submissions compared, {len(pairs)} pairs; <strong>{len(flagged)} flagged</strong> "
+           f"(at least {flag_similarity:.0%} of one student's own code found in the other's, and at least "
+           f"{flag_shared_tokens} tokenized characters shared). Code given in the exercise is not counted. "
+           "A flag is a reason to read both notebooks, not a verdict.</p>"]
+    if flagged:
+        out.append("<h2>Flagged pairs</h2>")
+        for n, p in enumerate(flagged, start=1):
+            out.append(f"<h3 id='pair-{n}'>{e(p.a)} and {e(p.b)}: {p.similarity_a:.0%} of {e(p.a)}'s code, "
+                       f"{p.similarity_b:.0%} of {e(p.b)}'s</h3>")
+            out.append(f"<div class='side-by-side'><div><h4>{e(p.a)}</h4><pre>{p.highlighted_a}</pre></div>"
+                       f"<div><h4>{e(p.b)}</h4><pre>{p.highlighted_b}</pre></div></div>")
+    out.append("<h2>Not compared</h2>")
+    if skipped:
+        out.append("<table><tr><th>student</th><th>file</th><th>why</th></tr>")
+        out.extend(f"<tr><td>{e(s.student)}</td><td>{e(s.path)}</td><td>{e(s.reason)}</td></tr>" for s in skipped)
+        out.append("</table>")
+    else:
+        out.append("<p>Every file of every submission was read.</p>")
+    out.append("<h2>All pairs, most alike first</h2>")
+    out.append("<table><tr><th>#</th><th>student a</th><th>student b</th><th>similarity</th>"
+               "<th>share of a</th><th>share of b</th><th>shared</th><th>flagged</th></tr>")
+    flagged_number = {id(p): n for n, p in enumerate(flagged, start=1)}
+    for rank, p in enumerate(pairs, start=1):
+        verdict = f"<a href='#pair-{flagged_number[id(p)]}'>yes</a>" if p.flagged else "no"
+        out.append(f"<tr class='{'flagged' if p.flagged else ''}'><td class='number'>{rank}</td><td>{e(p.a)}</td>"
+                   f"<td>{e(p.b)}</td><td class='number'>{p.similarity:.2f}</td>"
+                   f"<td class='number'>{p.similarity_a:.2f}</td><td class='number'>{p.similarity_b:.2f}</td>"
+                   f"<td class='number'>{p.shared_tokens}</td><td>{verdict}</td></tr>")
+    out.append("</table>")
+    out.append("</body></html>\n")
+    path.write_text("\n".join(out), encoding="utf-8")
+
+
+def report(assignment: str, *, submitted: Path, release: Path, out: Path, noise_t: int = NOISE_TOKENS,
+           guarantee_t: int = NOISE_TOKENS, flag_similarity: float = FLAG_SIMILARITY,
+           flag_shared_tokens: int = FLAG_SHARED_TOKENS) -> tuple[list[Pair], list[Skipped]]:
+    """Compare the submissions of `assignment` and write out/<assignment>.csv and .html."""
+    boilerplate, given = template_code(release, assignment)
+    submissions, skipped = collect(submitted, assignment, given)
+    pairs = compare(submissions, boilerplate, noise_t=noise_t, guarantee_t=guarantee_t,
+                    flag_similarity=flag_similarity, flag_shared_tokens=flag_shared_tokens)
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(pairs, out / f"{assignment}.csv")
+    write_html(assignment, pairs, skipped, len(submissions), out / f"{assignment}.html",
+               flag_similarity=flag_similarity, flag_shared_tokens=flag_shared_tokens)
+    return pairs, skipped
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m bertlab.autograde.similarity ASSIGNMENT...`: the pairs of submissions whose code
+    is suspiciously alike, per assignment, in grading/similarity/<assignment>.csv and .html."""
+    parser = argparse.ArgumentParser(prog="python -m bertlab.autograde.similarity", description=main.__doc__)
+    parser.add_argument("assignments", nargs="+")
+    parser.add_argument("--submitted", type=Path, default=Path("grading/submitted"),
+                        help="the submissions, <student>/<assignment>/*.ipynb (default: %(default)s)")
+    parser.add_argument("--release", type=Path, default=Path("exercises"),
+                        help="the released notebooks, <assignment>/*.ipynb: their code is not compared (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("grading/similarity"), help="where the reports go (default: %(default)s)")
+    parser.add_argument("--noise-t", type=int, default=NOISE_TOKENS,
+                        help="shortest run of tokenized code that counts as shared (default: %(default)s)")
+    parser.add_argument("--guarantee-t", type=int, default=NOISE_TOKENS,
+                        help="runs this long are always found; larger is faster and samples (default: %(default)s)")
+    parser.add_argument("--flag-similarity", type=float, default=FLAG_SIMILARITY,
+                        help="flag a pair when this share of one student's code is in the other's (default: %(default)s)")
+    parser.add_argument("--flag-shared-tokens", type=int, default=FLAG_SHARED_TOKENS,
+                        help="...and they share at least this much tokenized code (default: %(default)s)")
+    args = parser.parse_args(argv)
+    for assignment in args.assignments:
+        if not (args.release / assignment).is_dir():
+            raise SystemExit(f"no released assignment {args.release / assignment}: name one of "
+                             f"{', '.join(sorted(p.name for p in args.release.iterdir() if p.is_dir()))}")
+        pairs, skipped = report(assignment, submitted=args.submitted, release=args.release, out=args.out,
+                                noise_t=args.noise_t, guarantee_t=args.guarantee_t,
+                                flag_similarity=args.flag_similarity, flag_shared_tokens=args.flag_shared_tokens)
+        flagged = [f"{p.a} and {p.b} ({p.similarity:.0%})" for p in pairs if p.flagged]
+        print(f"{assignment}: " + ("no two submissions to compare" if not pairs else
+                                   f"{len(pairs)} pairs compared, {len(flagged)} flagged")
+              + (f": {', '.join(flagged)}" if flagged else "")
+              + (f"; {len(skipped)} files or folders not compared, or not whole (listed in the report)"
+                 if skipped else ""))
+        print(f"  wrote {args.out / assignment}.csv and {args.out / assignment}.html")
+
+
+if __name__ == "__main__":
+    main()
