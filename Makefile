@@ -82,5 +82,11 @@ grades: setup
 	$(NBGRADER) export --to grading/grades.csv
 	@echo "wrote grading/grades.csv"
 
+# Pairs of submissions whose code is suspiciously alike (all assignments, or ASSIGNMENT=...), most
+# alike first: grading/similarity/<assignment>.csv and .html. Reads the notebooks; runs nothing.
+.PHONY: similarity
+similarity: setup
+	$(PY) -m bertlab.autograde.similarity $(ASSIGNMENT)
+
 clean:
 	rm -rf $(VENV) _build .pytest_cache
