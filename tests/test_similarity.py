@@ -171,7 +171,7 @@ def test_no_independent_students_are_flagged(tmp_path, assignment):
 
 def test_hostile_files_are_skipped_and_listed(tmp_path):
     """A symlink named like the notebook (to a copied notebook), a FIFO named like it, a file that is
-    not JSON, JSON that is no notebook, a text file, a folder, and a student folder that is a link:
+    not JSON, JSON that is no notebook, JSON nested a million deep, a text file, a folder, and a student folder that is a link:
     each is listed with the reason and not read; nothing blocks or crashes, and what the links point
     to is not compared (if it were, the linked students would be flagged as copies). A flood of code
     is compared only up to a bound, and the report says so."""
@@ -187,6 +187,7 @@ def test_hostile_files_are_skipped_and_listed(tmp_path):
     garbage = hand_in(submitted, ASSIGNMENT, "hands_in_garbage", COMPREHENSIONS_COMPLEX)  # its notebook still counts
     (garbage / "notes.ipynb").write_bytes(b"\x00\xff not json")
     (garbage / "data.ipynb").write_text(json.dumps({"not": "a notebook"}))
+    (garbage / "deep.ipynb").write_text("[" * 1_000_000)
     (garbage / "answers.txt").write_text("see the notebook")
     (garbage / ".ipynb_checkpoints").mkdir()
     hand_in(submitted, ASSIGNMENT, "floods", {"wordpiece": "x = 1\n" * 50_000})
@@ -200,6 +201,7 @@ def test_hostile_files_are_skipped_and_listed(tmp_path):
     assert reasons[("hands_in_a_fifo", f"{ASSIGNMENT}.ipynb")] == "is not a regular file"
     assert reasons[("hands_in_garbage", "notes.ipynb")] == "is not a notebook (not JSON text)"
     assert reasons[("hands_in_garbage", "data.ipynb")] == "is not a notebook (no list of cells)"
+    assert reasons[("hands_in_garbage", "deep.ipynb")] == "is not a notebook (JSON nested too deep)"
     assert reasons[("hands_in_garbage", "answers.txt")] == "is not a notebook (.ipynb)"
     assert reasons[("hands_in_garbage", ".ipynb_checkpoints")] == "is a folder (not looked into)"
     assert reasons[("links_a_folder", ASSIGNMENT)].startswith("is not a folder")

@@ -18,24 +18,27 @@ untouched exercise share nothing. Nothing is run; the notebooks are read as JSON
 How. copydetect (https://github.com/blingenf/copydetect) fingerprints each student's code as MOSS
 does: it tokenizes the code (names become V, F and O, strings S, comments and layout go), hashes
 every run of `noise_t` tokenized characters, keeps the hashes of the template out, and compares the
-sets. Renaming variables, changing comments and reordering functions or cells therefore change
-nothing it sees. A pair's similarity for each student is the share of that student's own code
-(template excluded) that also occurs in the other's. `guarantee_t` equal to `noise_t` (winnowing
-window 1) keeps every fingerprint: slower than MOSS's sampling but still milliseconds a pair for
-notebooks this size, and the scores do not depend on Python's per-process string hash seed.
+sets. Renaming variables and changing comments change nothing it sees; reordering functions or
+cells changes only the few fingerprints that span a seam. A pair's similarity for each student is
+the share of that student's own code (template excluded) that also occurs in the other's.
+`guarantee_t` equal to `noise_t` (winnowing window 1) keeps every fingerprint: slower than MOSS's
+sampling but still well under a millisecond a pair for notebooks this size, and the scores then do
+not depend on Python's per-process string hash seed (with a larger window they do, by a few points).
 
 When a pair is flagged (defaults, each an option). A pair is flagged when the larger of its two
 shares is at least FLAG_SIMILARITY (0.5) and the code they share is at least FLAG_SHARED_TOKENS
-(200 tokenized characters, roughly ten lines of Python). Why these: on the course's synthetic classes
-(tests/test_similarity.py), copies with renamed variables or reordered functions share 0.8 to 1.0 of
-their code, while correct students who wrote independently share at most about 0.2 (idioms like
-`nn.Embedding(config.vocab_size, config.hidden_size)` that any two solutions have); 0.5 sits well
-between, and means "half of one student's own code is in the other's", which a person should look
-at. The larger share, not the smaller, because a student who copied one part and wrote the rest is
-half a copy of a neighbour who wrote little else. The length bound keeps a student who wrote only a
-line or two from being flagged for a line every solution has. A flag is a reason to read the two
-notebooks, not a verdict: students told to use the same formula write alike code, and the
-instructor's own solution, where one leaked, is not in the comparison.
+(200 tokenized characters, about ten lines of Python). Why these, from the course's synthetic
+classes (tests/test_similarity.py): a copy with renamed variables shares 1.0 of its code with the
+original, a copy with reordered functions and rewritten comments 0.85; correct students who wrote
+independently (the instructor and the students in other styles, all four assignments) share at most
+0.34, the idioms every solution has (`nn.Embedding(config.vocab_size, config.hidden_size)`). 0.5 sits
+well between and reads plainly: half of one student's own code is in the other's. The larger share,
+not the smaller, because a student who copied a neighbour's work holds all of the neighbour's code,
+however much of their own they added. The length bound keeps a student who wrote little from
+being flagged for the few lines every solution has: the student who copies only the book's module
+into exercise 1 has 0.5 to 0.67 of its code in honest students' modules, in 110 to 150 characters.
+A flag is a reason to read both notebooks, not a verdict; and code that two students took from the
+same third source (the book, a leaked solution) flags them both.
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ class Submission:
     """One student's code for one assignment: what the comparison sees."""
 
     student: str
-    code: str  # the student's cells, each under a comment line that says where it comes from
+    code: str  # the student's cells, each under a CELL_BREAK line that names it
     notebooks: list[str] = field(default_factory=list)
 
 
@@ -135,6 +138,8 @@ def read_notebook(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES) -> dict:
         nb = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise UnreadableFile("is not a notebook (not JSON text)") from None
+    except RecursionError:  # brackets nested past Python's recursion limit
+        raise UnreadableFile("is not a notebook (JSON nested too deep)") from None
     if not (isinstance(nb, dict) and isinstance(nb.get("cells"), list)):
         raise UnreadableFile("is not a notebook (no list of cells)")
     return nb
