@@ -38,11 +38,14 @@ c.CourseDirectory.notebook_id = "*"
 c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
 
-# Before nbgrader reads a submission: a notebook that is not valid JSON, not a notebook, over this
-# size or renamed is set right or replaced by the untouched exercise, with a note saying why; the
-# original is kept in grading/rejected/<student>/<assignment>/.
-c.Autograde.pre_convert_hook = ScreenSubmission(release=os.path.join(HERE, "exercises"),
-                                                rejected=os.path.join(GRADING, "rejected"), max_bytes=16 << 20)
+# Before nbgrader reads a submission (bertlab/autograde/screen.py): every file is seen with lstat;
+# links, pipes, sockets, devices and extra files over these limits are set aside; a notebook that is
+# not valid JSON, not a notebook, over max_bytes or renamed is set right or replaced by the untouched
+# exercise; each notebook's nbgrader metadata is made what the gradebook has. A note says what and
+# why; the originals are kept in grading/rejected/<student>/<assignment>/.
+c.Autograde.pre_convert_hook = ScreenSubmission(
+    release=os.path.join(HERE, "exercises"), rejected=os.path.join(GRADING, "rejected"), max_bytes=16 << 20,
+    db_url=c.CourseDirectory.db_url, max_extra_file_bytes=1 << 20, max_extra_bytes=8 << 20, max_extra_files=100)
 
 # Each submission's kernel runs in its own bubblewrap sandbox (bertlab/autograde/sandbox.py): no network,
 # nothing of the course but the bertlab package, an unprivileged user, and these limits.

@@ -7,8 +7,9 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> None:
     """`python -m bertlab.autograde screen ASSIGNMENT...`: screen every submission folder of the
-    assignments that holds no .ipynb file at all (a notebook renamed to .txt, or nothing): nbgrader
-    skips such a folder without calling its pre-convert hook. `make autograde` runs it first."""
+    assignments that holds no .ipynb file at all (a notebook renamed to .txt, or nothing), or that
+    is a symbolic link, or is in one: nbgrader skips a folder without notebooks without calling its
+    pre-convert hook. `make autograde` runs it first."""
     import argparse
     import runpy
 
@@ -29,7 +30,10 @@ def main(argv: list[str] | None = None) -> None:
     submitted = Path(config.CourseDirectory.root) / config.CourseDirectory.submitted_directory
     for assignment in args.assignments:
         for folder in sorted(submitted.glob(f"*/{assignment}")):
-            if folder.is_dir() and not any(folder.glob("*.ipynb")):
+            # A folder that is a link (or a link's folder) nbgrader would follow, or a link that
+            # leads nowhere it would skip in silence: the screen replaces it by a real folder.
+            links = folder.is_symlink() or folder.parent.is_symlink()
+            if links or not folder.is_dir() or not any(folder.glob("*.ipynb")):
                 screen.screen(folder)
                 print(f"screened {folder}: {', '.join(sorted(p.name for p in folder.iterdir()))}")
 

@@ -1,98 +1,441 @@
 """Stage 1, the screen (nbgrader's pre-convert hook): before nbgrader reads a submission, every
-notebook of the assignment is made readable and the originals are kept in grading/rejected/."""
+file of it is seen as it is, what cannot be graded safely is set aside in grading/rejected/, and
+every notebook of the assignment is made readable, with the nbgrader metadata the gradebook has.
+
+Every byte from a student is hostile. nbgrader follows links everywhere (`glob`, `open`,
+`shutil.copy`), so the screen looks at each entry with `os.lstat` and never reads, copies or
+writes through a link: a symbolic link, a named pipe, a device or a socket is moved aside
+(`os.rename` moves the entry itself), so nbgrader never meets it.
+"""
 
 from __future__ import annotations
 
 import json
-import shutil
+import os
+import secrets
+import stat
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
 
+NOTE_FILE = "GRADING-NOTE.txt"  # in grading/rejected/<student>/<assignment>/: what was set aside and why
+TIMESTAMP = "timestamp.txt"  # nbgrader's record of when a submission was collected
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # a FIFO opens without waiting
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class ScreenFailed(BaseException):
+    """The screen could not finish on a submission. nbgrader catches every Exception a pre-convert
+    hook raises, logs it and grades the submission unscreened, which would let a hostile file
+    through; this one it does not catch, so grading stops and says which submission and why."""
+
+
+@dataclass(frozen=True)
+class ReleasedCell:
+    """A cell of the released notebook, as the gradebook has it: what nbgrader checks against."""
+
+    name: str
+    cell_type: str
+    grade: bool
+    solution: bool
+    task: bool
+    locked: bool
+    points: float | None
+    checksum: str | None
+
+    def metadata(self) -> dict:
+        """The cell's nbgrader metadata, as the released notebook has it."""
+        from nbgrader.nbgraderformat import MetadataValidator
+
+        meta = {"cell_type": self.cell_type, "grade": self.grade, "grade_id": self.name, "locked": self.locked, "solution": self.solution,
+                "task": self.task, "schema_version": MetadataValidator().schema_version}
+        if self.grade or self.task:
+            meta["points"] = self.points
+        if self.checksum is not None:
+            meta["checksum"] = self.checksum
+        return meta
+
+    @property
+    def kind(self) -> str:
+        return "test cell" if self.grade and not self.solution else "solution cell" if self.solution else \
+            "task cell" if self.task else "read-only cell"
+
+
+def released_cells(db_url: str, notebook: str, assignment: str,
+                   release: Path | None = None) -> dict[str, ReleasedCell]:
+    """The cells of `notebook` of `assignment` that carry nbgrader metadata, by grade_id, from the
+    gradebook, with the checksums of the released notebook at `release` where it has one.
+
+    (The gradebook's checksum of a test cell with hidden tests is that of the instructor's source,
+    hidden tests included; the release's is that of what students got. nbgrader's OverwriteCells
+    puts the gradebook's in before it compares, so either grades the same; the release's tells
+    whether a student's cell is still as released.)"""
+    from nbgrader.api import Gradebook
+
+    checksums = {}
+    if release is not None:
+        for cell in nbformat.read(release, as_version=4).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if "grade_id" in meta and "checksum" in meta:
+                checksums[meta["grade_id"]] = meta["checksum"]
+    with Gradebook(db_url) as gradebook:
+        released = gradebook.find_notebook(notebook, assignment)
+        points = {cell.name: float(cell.max_score) for cell in released.grade_cells}
+        tasks = {cell.name: float(cell.max_score) for cell in released.task_cells}
+        solutions = {cell.name for cell in released.solution_cells}
+        return {cell.name: ReleasedCell(cell.name, cell.cell_type, cell.name in points, cell.name in solutions,
+                                        cell.name in tasks, bool(cell.locked), points.get(cell.name, tasks.get(cell.name)),
+                                        checksums.get(cell.name, cell.checksum))
+                for cell in released.source_cells}
+
+
+def normalise_metadata(nb: NotebookNode, released: dict[str, ReleasedCell]) -> list[str]:
+    """Make the nbgrader metadata of `nb`'s cells what the release has, in place; return a note per
+    change. Each cell's source is left alone (nbgrader itself puts back the source of locked cells).
+
+    nbgrader drops a whole submission on metadata it does not expect: a grade_id it does not know,
+    or one used twice (a KeyError 'grade_id', a MissingEntry, "Duplicate grade id"), flags that
+    disagree with the gradebook ("Inconsistent checksums", a MissingEntry for a solution cell
+    marked as graded), a schema version it does not read. After this, every cell with nbgrader
+    metadata is a cell of the release, once, of its cell type, with its flags, points and checksum.
+    """
+    from nbgrader.utils import compute_checksum
+
+    notes, claims = [], {}
+    for index, cell in enumerate(nb.cells):
+        if "nbgrader" not in cell.metadata:
+            continue
+        meta = cell.metadata.nbgrader
+        grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+        if not isinstance(grade_id, str) or grade_id not in released:
+            del cell.metadata["nbgrader"]
+            if isinstance(meta, dict) and (grade_id or meta.get("grade") or meta.get("solution") or meta.get("task")):
+                name = f" {grade_id!r}" if isinstance(grade_id, str) and grade_id else ""
+                notes.append(f"A cell of yours was marked as an nbgrader cell{name} that the exercise does not have; "
+                             "it was graded as an ordinary cell (it earns no points of its own).")
+            continue
+        original = released[grade_id]
+        if cell.cell_type != original.cell_type:
+            del cell.metadata["nbgrader"]
+            put_back = " The exercise's cell was put back in its place." if original.grade or original.task else ""
+            notes.append(f"The {original.kind} {grade_id} was changed into a {cell.cell_type} cell; yours was kept "
+                         f"as an ordinary cell.{put_back}")
+            continue
+        claims.setdefault(grade_id, []).append(index)
+
+    for grade_id, indices in claims.items():
+        original = released[grade_id]
+        restored = original.metadata()
+        # Which of several cells claiming one id keeps it. All of them stay in the notebook and run,
+        # in order, so the code of each still counts; the id decides which cell nbgrader treats as
+        # the exercise's: a test cell gets its source put back there, a solution cell is the answer
+        # that the feedback shows and that a manually graded part is graded on. For a solution
+        # cell: the last one the student wrote in (its checksum differs from the release's stub),
+        # since when the notebook runs top to bottom its definitions are the ones in force after it.
+        # For a read-only or test cell: the last one still as released (a copy the student added
+        # elsewhere does not move the test). Otherwise the last one, as nbgrader's DeduplicateIds.
+        def as_released(index: int) -> bool:
+            probe = nbformat.from_dict({**nb.cells[index], "metadata": {"nbgrader": restored}})
+            return compute_checksum(probe) == original.checksum
+
+        keeper = indices[-1]
+        if original.solution:
+            keeper = next((i for i in reversed(indices) if not as_released(i)), keeper)
+        elif original.locked:
+            keeper = next((i for i in reversed(indices) if as_released(i)), keeper)
+        for index in indices:
+            if index != keeper:
+                del nb.cells[index].metadata["nbgrader"]
+        if len(indices) > 1:
+            notes.append(f"{len(indices) - 1} more cell(s) of yours claimed the id of the {original.kind} {grade_id}; "
+                         "they were graded as ordinary cells.")
+        cell = nb.cells[keeper]
+        if dict(cell.metadata.nbgrader) != restored:
+            changed = sorted(key for key in restored.keys() | cell.metadata.nbgrader.keys()
+                             if key != "checksum" and cell.metadata.nbgrader.get(key) != restored.get(key))
+            if changed:
+                notes.append(f"The nbgrader settings of the {original.kind} {grade_id} had been changed "
+                             f"({', '.join(changed)}); they were set back to the exercise's.")
+            cell.metadata["nbgrader"] = nbformat.from_dict(restored)
+    return notes
+
+
+def _kind(mode: int) -> str | None:
+    """What a file that is not a plain file or folder is, in words (None for those two)."""
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return ("a symbolic link" if stat.S_ISLNK(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "not a plain file")
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB" if size < 2**30 else f"{size / 2**30:.1f} GiB"
+
 
 class ScreenSubmission:
     """nbgrader's pre-convert hook (`c.Autograde.pre_convert_hook`): before nbgrader reads a
-    submission, make every notebook of the assignment readable, keeping the originals.
+    submission, see every file of it as it is and make every notebook of the assignment readable,
+    keeping what it sets aside in `rejected`/<student>/<assignment>/.
 
-    - a notebook over `max_bytes`, not valid JSON, or not a notebook: moved to `rejected`, and the
-      untouched exercise from `release` put in its place, with a note saying why (it earns 0);
+    - anything in the submission that is not a plain file or folder (a symbolic link, dangling or
+      not, a named pipe, a socket, a device), a plain file with more than one name (a hard link),
+      and extra (non-notebook) files over `max_extra_file_bytes` each, `max_extra_bytes` in all
+      (apparent sizes: a sparse file counts in full) or `max_extra_files` entries: moved aside,
+      never read, so nbgrader neither grades nor copies them;
+    - a notebook over `max_bytes`, not valid JSON, or not a notebook: moved aside, and the
+      untouched exercise from `release` put in its place (it earns 0);
     - a notebook of the assignment missing while exactly one other readable notebook was handed in:
-      that one is graded under the right name (the original kept), with a note;
-    - a notebook missing with nothing to stand for it: the untouched exercise, with a note.
+      that one is graded under the right name (the original kept);
+    - a notebook missing with nothing to stand for it: the untouched exercise;
+    - with `db_url` (the gradebook), each notebook's nbgrader metadata made what the release has
+      (`normalise_metadata`), the notebook as handed in kept.
+
+    Each of these is said in a note at the top of the graded notebook, and so of the feedback; what
+    was set aside is also listed in GRADING-NOTE.txt beside it.
     """
 
-    def __init__(self, *, release: str | Path, rejected: str | Path, max_bytes: int):
+    def __init__(self, *, release: str | Path, rejected: str | Path, max_bytes: int, db_url: str | None = None,
+                 max_extra_file_bytes: int = 1 << 20, max_extra_bytes: int = 8 << 20, max_extra_files: int = 100):
         self.release, self.rejected = Path(release), Path(rejected)
-        self.max_bytes = max_bytes
+        self.max_bytes, self.db_url = max_bytes, db_url
+        self.max_extra_file_bytes, self.max_extra_bytes = max_extra_file_bytes, max_extra_bytes
+        self.max_extra_files = max_extra_files
 
     def __call__(self, *, assignment: str, student: str, notebooks: list[str]) -> None:
         # nbgrader passes the command line's patterns ("*" for every student) and the notebooks it
         # found in this submission's folder, grading/submitted/<student>/<assignment>/.
         if notebooks:
             folder = Path(notebooks[0]).parent
-            self.screen(folder)
+            try:
+                self.screen(folder)
+            except Exception as error:
+                raise ScreenFailed(f"screening {folder} failed, so nothing of it was graded: "
+                                   f"{type(error).__name__}: {error}") from error
             notebooks[:] = sorted(str(p) for p in folder.glob("*.ipynb"))  # what nbgrader goes on to grade
+
+    # --------------------------------------------------------------------------------------------
+    # The submission as a whole
+    # --------------------------------------------------------------------------------------------
 
     def screen(self, folder: Path) -> None:
         """Set right the submission in `folder` (grading/submitted/<student>/<assignment>/)."""
+        from nbgrader.api import MissingEntry
+
+        folder = Path(os.path.abspath(folder))  # no "..": the student and assignment are the last two names
         student, assignment = folder.parent.name, folder.name
+        for name in (student, assignment):
+            if name in ("", ".", "..") or os.sep in name:
+                raise ValueError(f"{folder} is no grading/submitted/<student>/<assignment> folder")
+        self._where = (student, assignment)  # the submission being screened: its place in rejected/
+        set_aside: list[tuple[str, str]] = []  # (the path in the submission, why it was set aside)
+        for path in (folder.parent, folder):  # the student's folder and the submission's, as real folders
+            try:
+                mode = os.lstat(path).st_mode
+            except FileNotFoundError:
+                mode = None
+            if mode is not None and not stat.S_ISDIR(mode):
+                self._move_aside(path, path.name)
+                set_aside.append((f"{path.name}/", f"{_kind(mode) or 'a file'} where your folder should be"))
+                mode = None
+            if mode is None:
+                os.mkdir(path, 0o755)
+
+        plain_files = self._walk(folder, "", set_aside, budget=[self.max_extra_files])
         expected = sorted(p.name for p in (self.release / assignment).glob("*.ipynb"))
+        # name: (the notebook to grade, the notes it gets, whether it is the student's file, still in place)
+        graded: dict[str, tuple[NotebookNode, list[str], bool]] = {}
         for name in expected:
-            problem = self.problem(folder / name) if (folder / name).exists() else None
-            if problem:
-                self._keep(folder / name, student, assignment)
-                self._stand_in(folder / name, assignment, f"The notebook you handed in, {name}, {problem}. It is "
-                               "kept as you sent it, but it cannot be graded: in its place the untouched exercise "
-                               "was graded, which earns 0 points. Ask your instructor how to hand it in again.")
-        missing = [name for name in expected if not (folder / name).exists()]
-        others = sorted(p for p in folder.iterdir() if p.is_file() and p.name not in expected
-                        and p.name != "timestamp.txt" and self.problem(p) is None) if folder.is_dir() else []
+            if name not in plain_files:
+                continue
+            nb = self._read_notebook(folder / name)
+            if isinstance(nb, str):
+                self._move_aside(folder / name, name)
+                graded[name] = (self._exercise(assignment, name), [
+                    f"The notebook you handed in, {name}, {nb}. It is kept as you sent it, but it cannot be graded: "
+                    "in its place the untouched exercise was graded, which earns 0 points. Ask your instructor how "
+                    "to hand it in again."], False)
+            else:
+                graded[name] = (nb, [], True)
+            del plain_files[name]
+
+        missing = [name for name in expected if name not in graded]
+        others = {}  # the other plain files at the top that are notebooks: one may be a renamed one
+        if missing:
+            for name, size in sorted(plain_files.items()):
+                if "/" not in name and name != TIMESTAMP and size <= self.max_bytes:
+                    nb = self._read_notebook(folder / name)
+                    if not isinstance(nb, str):
+                        others[name] = nb
         if len(missing) == 1 and len(others) == 1:
-            renamed, name = others[0], missing[0]
-            self._keep(renamed, student, assignment)
-            nb = nbformat.read(self.rejected / student / assignment / renamed.name, as_version=4)
-            nb.cells.insert(0, self._note(f"You handed this notebook in as {renamed.name}; it was graded as {name}, "
-                                          "the name the exercise has."))
-            nbformat.write(nb, folder / name)
+            (renamed, nb), name = next(iter(others.items())), missing[0]
+            self._move_aside(folder / renamed, renamed)
+            del plain_files[renamed]
+            graded[name] = (nb, [f"You handed this notebook in as {renamed}; it was graded as {name}, the name the "
+                                 "exercise has."], False)
         else:
             for name in missing:
-                found = ", ".join(p.name for p in others) or "no other notebook"
-                self._stand_in(folder / name, assignment, f"No notebook named {name} was handed in ({found}). In its "
-                               "place the untouched exercise was graded, which earns 0 points.")
+                found = ", ".join(others) or "no other notebook"
+                graded[name] = (self._exercise(assignment, name), [
+                    f"No notebook named {name} was handed in ({found}). In its place the untouched exercise was "
+                    "graded, which earns 0 points."], False)
 
-    def problem(self, path: Path) -> str | None:
-        """Why the file `path` cannot be graded as a notebook, or None if it can."""
-        size = path.stat().st_size
-        if size > self.max_bytes:
-            return (f"is {size / 2**20:.0f} MiB, over the {self.max_bytes / 2**20:.0f} MiB a notebook may be "
-                    "(clear its outputs before handing it in)")
+        self._limit_extra_files(folder, plain_files, set_aside)
+        if set_aside:
+            shown = 20  # the note names this many; GRADING-NOTE.txt names them all
+            listing = "; ".join(f"{path} ({why})" for path, why in set_aside[:shown])
+            more = f"; and {len(set_aside) - shown} more" if len(set_aside) > shown else ""
+            text = ("These files of your submission were set aside, neither graded nor copied into your feedback: "
+                    f"{listing}{more}. They are kept, untouched, with your instructor. Hand in plain files (no links), "
+                    f"and extra files of at most {_mib(self.max_extra_file_bytes)} each.")
+            whole = "\n".join(f"{path}: {why}" for path, why in set_aside)
+            self._write_new(self._rejected_folder() / NOTE_FILE, f"{text}\n\n{whole}\n".encode())
+            graded = {name: (nb, [text, *notes], in_place) for name, (nb, notes, in_place) in graded.items()}
+
+        for name, (nb, notes, in_place) in graded.items():
+            if self.db_url:
+                try:
+                    released = released_cells(self.db_url, Path(name).stem, assignment, self.release / assignment / name)
+                except MissingEntry:  # not in the gradebook: nbgrader skips this notebook ("unknown notebook")
+                    released = None
+                if released is not None:
+                    notes = notes + normalise_metadata(nb, released)
+            if notes:
+                if in_place:
+                    self._move_aside(folder / name, name)  # the notebook as handed in is kept
+                for note in reversed(notes):
+                    nb.cells.insert(0, nbformat.v4.new_markdown_cell(f"**Grading note.** {note}"))
+                self._write_new(folder / name, nbformat.writes(nb).encode())
+
+    def _walk(self, folder: Path, prefix: str, set_aside: list, budget: list[int]) -> dict[str, int]:
+        """Every plain file under `folder` as {path relative to the submission: apparent size},
+        seen with lstat; every other kind of entry, and entries past the count limit, set aside."""
+        plain = {}
+        for name in sorted(os.listdir(folder)):
+            path, relative = folder / name, prefix + name
+            budget[0] -= 1
+            if budget[0] < 0:
+                self._move_aside(path, relative)
+                set_aside.append((relative, f"more than {self.max_extra_files} files in the submission"))
+                continue
+            info = os.lstat(path)
+            kind = _kind(info.st_mode)
+            if kind is None and stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+                kind = f"a hard link: one of {info.st_nlink} names of the same file"
+            if kind is None and stat.S_ISDIR(info.st_mode) and not prefix and name.endswith(".ipynb"):
+                kind = "a folder named like a notebook"  # nbgrader would try to read it as one
+            if kind:
+                self._move_aside(path, relative)
+                set_aside.append((relative, kind))
+            elif stat.S_ISDIR(info.st_mode):
+                plain.update(self._walk(path, relative + "/", set_aside, budget))
+            else:
+                plain[relative] = info.st_size
+        return plain
+
+    def _limit_extra_files(self, folder: Path, extra: dict[str, int], set_aside: list) -> None:
+        """Set aside extra files over the size limits (nbgrader copies each into autograded/ and
+        feedback/); within the total, files are kept in name order."""
+        total = 0
+        for relative, size in sorted(extra.items()):
+            if size > self.max_extra_file_bytes:
+                why = f"{_mib(size)}, over the {_mib(self.max_extra_file_bytes)} an extra file may be"
+            elif total + size > self.max_extra_bytes:
+                why = f"the extra files came to over the {_mib(self.max_extra_bytes)} they may be in all"
+            else:
+                total += size
+                continue
+            self._move_aside(folder / relative, relative)
+            set_aside.append((relative, why))
+
+    # --------------------------------------------------------------------------------------------
+    # Files: seen, read and written without following a link
+    # --------------------------------------------------------------------------------------------
+
+    def _read_notebook(self, path: Path) -> NotebookNode | str:
+        """The notebook at `path`, or why it cannot be graded as one. The file is opened without
+        following a link or waiting on a pipe, checked to be a plain file, and read only up to
+        `max_bytes`."""
         try:
-            text = path.read_text(encoding="utf-8")
+            descriptor = os.open(path, _READ_FLAGS)
+        except OSError as error:
+            return f"cannot be opened ({error.strerror})"
+        with os.fdopen(descriptor, "rb") as file:
+            info = os.fstat(descriptor)
+            if not stat.S_ISREG(info.st_mode):
+                return f"is {_kind(info.st_mode)}, not a file"
+            if info.st_size > self.max_bytes:
+                return (f"is {_mib(info.st_size)}, over the {self.max_bytes / 2**20:.0f} MiB a notebook may be "
+                        "(clear its outputs before handing it in)")
+            data = file.read(self.max_bytes + 1)
+        if len(data) > self.max_bytes:
+            return f"is over the {self.max_bytes / 2**20:.0f} MiB a notebook may be"
+        try:
+            text = data.decode("utf-8")
             json.loads(text)
-            nbformat.validate(nbformat.reads(text, as_version=4))
+            nb = nbformat.reads(text, as_version=4)
+            nbformat.validate(nb)
         except json.JSONDecodeError as error:
             return f"is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
         except UnicodeDecodeError:
             return "is not text (not UTF-8)"
         except Exception as error:
-            return f"is not a Jupyter notebook ({str(error).splitlines()[0][:200]})"
-        return None
+            return f"is not a Jupyter notebook ({str(error).splitlines()[0][:200] if str(error) else type(error).__name__})"
+        return nb
 
-    def _keep(self, path: Path, student: str, assignment: str) -> None:
-        """Move a file out of the submission into grading/rejected/<student>/<assignment>/."""
-        keep = self.rejected / student / assignment / path.name
-        keep.parent.mkdir(parents=True, exist_ok=True)
-        if keep.exists():  # an earlier rejection of the same name stays too
-            keep.rename(keep.with_name(f"{keep.name}.{int(keep.stat().st_mtime)}"))
-        shutil.move(str(path), str(keep))
+    def problem(self, path: Path) -> str | None:
+        """Why the file `path` cannot be graded as a notebook, or None if it can."""
+        nb = self._read_notebook(path)
+        return nb if isinstance(nb, str) else None
 
-    def _stand_in(self, path: Path, assignment: str, reason: str) -> None:
-        nb = nbformat.read(self.release / assignment / path.name, as_version=4)
-        nb.cells.insert(0, self._note(reason))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, path)
+    def _exercise(self, assignment: str, name: str) -> NotebookNode:
+        """The untouched exercise (the instructor's release folder, which no student writes to)."""
+        return nbformat.read(self.release / assignment / name, as_version=4)
+
+    def _rejected_folder(self, relative_folder: str = "") -> Path:
+        """grading/rejected/<student>/<assignment>/[relative_folder], made of real folders only: an
+        entry in the way (something set aside earlier under that name) is itself moved aside."""
+        path = self.rejected
+        path.mkdir(parents=True, exist_ok=True)  # the instructor's
+        for name in [*self._where, *filter(None, relative_folder.split("/"))]:
+            path = path / name
+            try:
+                if stat.S_ISDIR(os.lstat(path).st_mode):
+                    continue
+                os.rename(path, self._free_name(path))
+            except FileNotFoundError:
+                pass
+            os.mkdir(path, 0o755)
+        return path
 
     @staticmethod
-    def _note(text: str) -> NotebookNode:
-        return nbformat.v4.new_markdown_cell(f"**Grading note.** {text}")
+    def _free_name(path: Path) -> Path:
+        """`path`, or, if something is there, the first free `path`.<n>."""
+        candidate, n = path, 0
+        while os.path.lexists(candidate):
+            n += 1
+            candidate = path.with_name(f"{path.name}.{n}")
+        return candidate
+
+    def _move_aside(self, path: Path, relative: str) -> None:
+        """Move the entry `path` itself (a link, not what it points to; a sparse file stays sparse)
+        to grading/rejected/<student>/<assignment>/<relative>. grading/ is one filesystem."""
+        parent, _, name = relative.rpartition("/")
+        keep = self._rejected_folder(parent) / name
+        if os.path.lexists(keep):  # an earlier rejection of the same name stays too
+            os.rename(keep, self._free_name(keep.with_name(f"{name}.{int(time.time())}")))
+        os.rename(path, keep)
+
+    @staticmethod
+    def _write_new(path: Path, data: bytes) -> None:
+        """Write `data` to `path` as a new plain file: created under a fresh temporary name
+        (O_EXCL, O_NOFOLLOW: never through a link or into an existing file), then renamed over
+        `path`, which replaces whatever entry was there without writing through it."""
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.screen")
+        descriptor = os.open(temporary, _CREATE_FLAGS, 0o644)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
