@@ -7,11 +7,12 @@ PY     := $(VENV)/bin/python
 # (e.g. `make test TORCH=torch` on a CUDA machine). The package itself only asks for a range.
 TORCH  ?= torch==2.13.0
 
-.PHONY: setup demo test bench book clean exercises release collect autograde feedback grades
+.PHONY: setup demo test bench book clean exercises release collect autograde regrade feedback grades
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# (A course folder without pyproject.toml may use an installed venv: make ... VENV=/path/to/venv.)
+$(VENV)/.installed: $(wildcard pyproject.toml)
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH)"
@@ -37,7 +38,8 @@ book: setup
 # exercises/ the student version, grading/ (git-ignored) everything grading makes. The README's
 # "Grading" section walks through these steps.
 # ------------------------------------------------------------------------------------------------
-# nbgrader starts `alembic` (its database migrations) from PATH: put the venv first.
+# nbgrader starts `alembic` (its database migrations) from PATH: put the venv first. (A shell
+# command: the grading targets below run it through `sh -c`.)
 NBGRADER    := PATH="$(abspath $(VENV))/bin:$$PATH" $(abspath $(VENV))/bin/nbgrader
 ASSIGNMENTS := $(notdir $(wildcard solutions/[0-9]*))
 ASSIGNMENT  ?= $(ASSIGNMENTS)
@@ -46,10 +48,16 @@ ASSIGNMENT  ?= $(ASSIGNMENTS)
 exercises: setup
 	for a in $(ASSIGNMENTS); do $(NBGRADER) generate_assignment $$a --force --no-db || exit 1; done
 
-# Register the assignments in the gradebook (grading/gradebook.db), writing the same exercises/.
-release: setup
-	mkdir -p grading
-	for a in $(ASSIGNMENTS); do $(NBGRADER) generate_assignment $$a --force || exit 1; done
+# Register the assignments in the gradebook (grading/gradebook.db), writing the same exercises/:
+# each assignment again only when a file of its solutions/ folder or the config changed since
+# (a stamp per assignment in grading/released/).
+release: $(ASSIGNMENTS:%=grading/released/%)
+
+.SECONDEXPANSION:
+grading/released/%: $$(shell find solutions/$$* -type f) nbgrader_config.py | setup
+	mkdir -p grading/released
+	$(NBGRADER) generate_assignment $* --force
+	touch $@
 
 # An LMS export (a zip of files named <student_id>_..._<notebook>.ipynb) into grading/submitted:
 #   make collect ASSIGNMENT=01_input_embeddings ZIP=~/Downloads/export.zip
@@ -60,22 +68,29 @@ collect: release
 	cp "$(ZIP)" grading/downloaded/$(ASSIGNMENT)/archive/
 	$(NBGRADER) zip_collect $(ASSIGNMENT) --force
 
-# Grade every submission in grading/submitted/<student>/<assignment>/ (all assignments, or
-# ASSIGNMENT=...), JOBS students at a time (one nbgrader process per student; the gradebook is
-# SQLite, which serialises their writes). The screen first sets right the folders nbgrader would
-# skip (no .ipynb in them); the rest it screens as each student is graded (bertlab/autograde/).
+# Grade each submission in grading/submitted/<student>/<assignment>/ (all assignments, or
+# ASSIGNMENT=...) that is not graded yet or was handed in again since, JOBS students at a time (one
+# nbgrader process per student; the gradebook is SQLite, which serialises their writes). The screen
+# first sets right the folders nbgrader would skip (no .ipynb in them); the rest it screens as each
+# student is graded (bertlab/autograde/). A student whose grading fails does not stop the others;
+# the exit status is then 1 and the last lines name who has no grade.
 JOBS ?= 1
 autograde: release
 	mkdir -p grading/submitted
 	$(PY) -m bertlab.autograde screen $(ASSIGNMENT)
-	for a in $(ASSIGNMENT); do \
-	    ls grading/submitted | xargs -P $(JOBS) -I{} sh -c \
-	        'test ! -d "grading/submitted/{}/'$$a'" || $(NBGRADER) autograde '$$a' --student "{}"' || exit 1; \
-	done
+	$(PY) -m bertlab.autograde autograde $(ASSIGNMENT) --jobs $(JOBS) --nbgrader '$(NBGRADER)'
 
-# One HTML page per graded notebook, in grading/feedback/<student>/<assignment>/.
+# Grade one student again, graded or not: make regrade STUDENT=<id> [ASSIGNMENT=...]
+regrade: release
+	@test -n "$(STUDENT)" || { echo "STUDENT=<student id> is required"; exit 1; }
+	mkdir -p grading/submitted
+	$(PY) -m bertlab.autograde screen $(ASSIGNMENT)
+	$(PY) -m bertlab.autograde autograde $(ASSIGNMENT) --student '$(STUDENT)' --again --nbgrader '$(NBGRADER)'
+
+# One HTML page per graded notebook, in grading/feedback/<student>/<assignment>/: made for each
+# submission whose feedback is missing or older than its grade.
 feedback: setup
-	for a in $(ASSIGNMENT); do $(NBGRADER) generate_feedback $$a --force || exit 1; done
+	$(PY) -m bertlab.autograde feedback $(ASSIGNMENT) --nbgrader '$(NBGRADER)'
 
 # Every student's score per assignment, as CSV.
 grades: setup

@@ -5,11 +5,14 @@ file, so the nbgrader commands work from the repository root (the Makefile's tar
 """
 
 import os
+import warnings
 
-from nbconvert.preprocessors import ClearMetadataPreprocessor
-from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds, GetGrades,
+                                    IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
 
 from bertlab.autograde import JudgeVerdicts, SandboxedExecute, ScreenSubmission, StderrIsNotAFailure
+from bertlab.autograde.feedback import FeedbackWithoutHiddenTests, RestoreHiddenTests
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GRADING = os.path.join(HERE, "grading")
@@ -71,6 +74,19 @@ c.Autograde.autograde_preprocessors = [
 # nothing else: no INFO lines, and no log lines of the kernel (ipykernel warns about TCP on stderr).
 c.ValidateApp.log_level = "WARN"
 c.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
+# A sandboxed kernel has no parent to watch (bwrap gives it its own process tree): saying so
+# (parent_handle=1, "init") also stops it printing a note meant for terminals into the grading log.
+c.SandboxedExecute.extra_arguments = ["--IPKernelApp.log_level=ERROR", "--IPKernelApp.parent_handle=1"]
+
+# A test cell handed in as released gets its hidden tests back before nbgrader compares it with the
+# gradebook, so only a test cell a student edited is reported ("checksum ... has changed").
+c.Autograde.sanitize_preprocessors = [
+    ClearOutput, DeduplicateIds, OverwriteKernelspec, RestoreHiddenTests, OverwriteCells, CheckCellMetadata]
+# Feedback shows each test cell as released (never its hidden tests), with its points and verdict.
+c.GenerateFeedback.preprocessors = [GetGrades, FeedbackWithoutHiddenTests, CSSHTMLHeaderPreprocessor]
+# nbgrader's gradebook, on a student's first grading, trips a SQLAlchemy warning about its own
+# session (nbgrader/api.py, add_submission); nothing is lost, and it is not ours to fix.
+warnings.filterwarnings("ignore", message=r"Object of type <Submitted\w+> not in session", module="nbgrader")
 
 # The student version: solutions and hidden tests removed, cells locked.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

@@ -1,7 +1,23 @@
-"""`python -m bertlab.autograde`: the grading steps the Makefile runs outside nbgrader."""
+"""`python -m bertlab.autograde`: the grading steps the Makefile runs outside nbgrader.
+
+- `screen ASSIGNMENT...`: see `main`.
+- `autograde ASSIGNMENT... [--jobs N] [--student ID [--again]]`: `nbgrader autograde` for each
+  submission not graded yet, or handed in again since it was graded (a file in its folder, its
+  timestamp.txt included, is newer than its autograded copy); `--again` regrades the student even
+  so. One student's failing run does not stop the others; the exit status is 1, with the students
+  named, when a submission is left without a grade, 0 when every one has its grade.
+- `feedback ASSIGNMENT...`: `nbgrader generate_feedback` for each graded submission whose feedback
+  is missing or older than its autograded copy, one nbgrader run per assignment.
+"""
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 
@@ -16,12 +32,21 @@ def main(argv: list[str] | None = None) -> None:
     from traitlets.config import Config
 
     parser = argparse.ArgumentParser(prog="python -m bertlab.autograde", description=main.__doc__)
-    parser.add_argument("command", choices=["screen"])
+    parser.add_argument("command", choices=["screen", "autograde", "feedback"])
     parser.add_argument("assignments", nargs="+")
     parser.add_argument("--config", default="nbgrader_config.py", help="the course's nbgrader config file")
+    parser.add_argument("--nbgrader", default="nbgrader", help="the shell command that runs nbgrader")
+    parser.add_argument("--jobs", type=int, default=1, help="autograde: students graded at a time")
+    parser.add_argument("--student", help="autograde: this student only")
+    parser.add_argument("--again", action="store_true", help="autograde: even if graded since handed in")
     args = parser.parse_args(argv)
     config = Config()
     runpy.run_path(args.config, init_globals={"get_config": lambda: config})
+    if args.command in ("autograde", "feedback"):
+        course = Course(config, args.nbgrader)
+        if args.command == "autograde":
+            raise SystemExit(course.autograde(args.assignments, jobs=args.jobs, student=args.student, again=args.again))
+        raise SystemExit(course.feedback(args.assignments))
     screen = config.Autograde.pre_convert_hook
     from bertlab.autograde.screen import ScreenSubmission as Screen
 
@@ -36,6 +61,91 @@ def main(argv: list[str] | None = None) -> None:
             if links or not folder.is_dir() or not any(folder.glob("*.ipynb")):
                 screen.screen(folder)
                 print(f"screened {folder}: {', '.join(sorted(p.name for p in folder.iterdir()))}")
+
+
+def newest_change(folder: Path) -> float | None:
+    """The latest modification time of `folder` or anything in it (links are not followed), or
+    None if there is no such folder."""
+    if not folder.is_dir() or folder.is_symlink():
+        return None
+    times = [folder.lstat().st_mtime]
+    for parent, folders, files in os.walk(folder):
+        times += [os.lstat(os.path.join(parent, name)).st_mtime for name in folders + files]
+    return max(times)
+
+
+class Course:
+    """The grading folders of a course (as its nbgrader config names them), and nbgrader run on
+    the submissions that need it."""
+
+    def __init__(self, config, nbgrader: str):
+        root = Path(config.CourseDirectory.root)
+        self.submitted = root / config.CourseDirectory.submitted_directory
+        self.autograded = root / config.CourseDirectory.autograded_directory
+        self.feedback_folder = root / config.CourseDirectory.feedback_directory
+        self.nbgrader = nbgrader
+
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        """nbgrader with these arguments; its output is passed on once it has finished (so that
+        students graded side by side do not interleave theirs)."""
+        result = subprocess.run(f"{self.nbgrader} {shlex.join(args)}", shell=True, capture_output=True, text=True)
+        sys.stdout.write(result.stdout)
+        sys.stderr.write(result.stderr)
+        return result
+
+    def students(self, assignment: str) -> list[str]:
+        return sorted(folder.parent.name for folder in self.submitted.glob(f"*/{assignment}"))
+
+    def needs_grading(self, assignment: str, student: str) -> bool:
+        """Not graded yet, or handed in again (something in the folder changed) since."""
+        graded = newest_change(self.autograded / student / assignment)
+        handed_in = newest_change(self.submitted / student / assignment)
+        return graded is None or (handed_in is not None and handed_in > graded)
+
+    def autograde(self, assignments: list[str], jobs: int = 1, student: str | None = None,
+                  again: bool = False) -> int:
+        """Grade what needs grading (see the module docstring); 0 if every submission of the
+        assignments (or the student's) has its grade afterwards, else 1."""
+        submissions = [(a, s) for a in assignments for s in self.students(a) if student in (None, s)]
+        if student is not None and not submissions:
+            print(f"{student} handed in none of {', '.join(assignments)} (no folder "
+                  f"{self.submitted / student / assignments[0]})", file=sys.stderr)
+            return 2
+        to_grade = [(a, s) for a, s in submissions if again or self.needs_grading(a, s)]
+
+        def grade(submission):
+            assignment, name = submission
+            # nbgrader skips a submission it graded before unless forced (it compares timestamp.txt
+            # files only, which a plain copy into grading/submitted/ does not have).
+            force = ["--force"] if (self.autograded / name / assignment).exists() else []
+            return self.run("autograde", assignment, "--student", name, *force)
+
+        with ThreadPoolExecutor(max(1, jobs)) as pool:
+            results = list(pool.map(grade, to_grade))
+        failed = [f"{s} ({a})" for (a, s), result in zip(to_grade, results) if result.returncode != 0]
+        ungraded = [f"{s} ({a})" for a, s in submissions
+                    if f"{s} ({a})" not in failed and self.needs_grading(a, s)]
+        print(f"autograde: {len(to_grade) - len(failed)} graded now, "
+              f"{len(submissions) - len(to_grade)} already graded and unchanged")
+        if failed or ungraded:
+            print("autograde: no grade for " + ", ".join(failed + ungraded)
+                  + ": nbgrader's output for each is above; fix and run make autograde again", file=sys.stderr)
+            return 1
+        return 0
+
+    def feedback(self, assignments: list[str]) -> int:
+        """Feedback for each graded submission whose feedback is missing or older than its grade."""
+        status = 0
+        for assignment in assignments:
+            stale = [s for s in sorted(p.parent.name for p in self.autograded.glob(f"*/{assignment}"))
+                     if (newest_change(self.feedback_folder / s / assignment) or 0)
+                     <= newest_change(self.autograded / s / assignment)]
+            for student in stale:  # nbgrader, not forced, makes the missing ones and skips the rest
+                shutil.rmtree(self.feedback_folder / student / assignment, ignore_errors=True)
+            if stale and self.run("generate_feedback", assignment).returncode != 0:
+                status = 1
+            print(f"feedback: {len(stale)} made for {assignment}")
+        return status
 
 
 if __name__ == "__main__":

@@ -1,0 +1,212 @@
+"""What the instructor meets when grading a class with the Makefile.
+
+- `make autograde` grades what needs grading: every submission the first time; then only a student
+  added since, or one who handed in again; the release is not redone while solutions/ and the config
+  are unchanged. `make regrade STUDENT=...` grades one student again. One student's failing grading
+  does not stop the others; `make autograde` then exits non-zero and names that student.
+- The output of an honest class's `make autograde`, `make feedback` and `make grades` holds no
+  warning, no Python warning and no traceback; a test cell a student edited is still reported.
+- The feedback shows each test cell as released, with its points and verdict (the mistake named),
+  and no line of any hidden test, not even in a traceback through the test's code.
+
+One class of 10 synthetic students of the cheapest assignment to grade, in a private course folder
+with the repository's Makefile and config, graded by the Makefile with this venv (nothing installed).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from test_exercises import CLASS, ROOT, fill_in_solutions, require_sandbox, scores, submit
+
+from bertlab.autograde.feedback import FeedbackWithoutHiddenTests, released_source  # noqa: E402
+
+ASSIGNMENT = "04_next_sentence"  # the cheapest to grade (README: bench/autograde.py)
+SPEC = CLASS[ASSIGNMENT]
+MISTAKES = {m.student: m for m in SPEC.mistakes}
+CLASS_OF_TEN = ["solution", "untouched", "not_next_from_same_document", "pools_the_mean_of_the_tokens",
+                "averages_the_two_losses", "double_softmax_nsp", "mlm_mean_over_all_positions",
+                *(s.student for s in SPEC.alternatives[:3])]
+NOISE = ("WARNING", "Warning", "warn(", "Traceback")
+
+
+def hand_in(course: Path, student: str) -> None:
+    """Hand in as one of the synthetic students (tests/exercise_classes/)."""
+    shutil.rmtree(course / "grading" / "submitted" / student, ignore_errors=True)
+    if student == "untouched":
+        return submit(course, ASSIGNMENT, student)
+    who = MISTAKES.get(student) or next((s for s in SPEC.alternatives if s.student == student), None)
+    submit(course, ASSIGNMENT, student, fill_in_solutions(course, ASSIGNMENT, who))
+
+
+def make(course: Path, *args: str) -> subprocess.CompletedProcess:
+    """`make` in the course folder with this venv: `-o` keeps make from ever installing it."""
+    venv = Path(sys.executable).parent.parent
+    return subprocess.run(["make", "--no-print-directory", f"VENV={venv}", "-o", f"{venv}/.installed",
+                           f"NBGRADER={course / 'nbgrader.sh'}", *args],
+                          cwd=course, capture_output=True, text=True)
+
+
+def nbgrader_runs(course: Path) -> list[str]:
+    """Every nbgrader command line run so far (the wrapper logs them), and forget them."""
+    log = course / "nbgrader.log"
+    runs = log.read_text().splitlines() if log.exists() else []
+    log.write_text("")
+    return runs
+
+
+def assert_quiet(result: subprocess.CompletedProcess, what: str) -> None:
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"{what} failed (exit {result.returncode}):\n{output[-5000:]}"
+    noisy = [line for line in output.splitlines() if any(word in line for word in NOISE)]
+    assert not noisy, f"{what} is not quiet for an honest class:\n" + "\n".join(noisy[:20])
+
+
+def hidden_lines(course: Path, student: str) -> list[str]:
+    """Every line between the hidden-test markers of every test cell of the assignment, except the
+    lines the released notebook or the student's own notebook also has (those are theirs to see)
+    and lines without a letter or digit."""
+    source = nbformat.read(course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    seen = {line.strip() for path in [course / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb",
+                                      course / "grading" / "submitted" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"]
+            for cell in nbformat.read(path, as_version=4).cells for line in cell.source.splitlines()}
+    lines, hidden = [], False
+    for cell in source.cells:
+        for line in cell.source.splitlines():
+            if "BEGIN HIDDEN TESTS" in line or "END HIDDEN TESTS" in line:
+                hidden = "BEGIN" in line
+            elif hidden and line.strip() not in seen and any(ch.isalnum() for ch in line):
+                lines.append(line.strip())
+    return lines
+
+
+def feedback_page(course: Path, student: str) -> str:
+    """The text of a student's feedback page, as a browser shows it (tags removed, entities read)."""
+    page = course / "grading" / "feedback" / student / ASSIGNMENT / f"{ASSIGNMENT}.html"
+    return html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
+
+
+@pytest.fixture
+def course(tmp_path) -> Path:
+    """A private course folder: the repository's Makefile and config, one assignment's solutions,
+    and an nbgrader wrapper that logs each command line (and fails for the student `crashing`)."""
+    require_sandbox()
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    course = tmp_path / "course"
+    shutil.copytree(ROOT / "solutions" / ASSIGNMENT, course / "solutions" / ASSIGNMENT)
+    for name in ("Makefile", "nbgrader_config.py"):
+        shutil.copy(ROOT / name, course / name)
+    bin_dir = Path(sys.executable).parent
+    wrapper = course / "nbgrader.sh"
+    wrapper.write_text(f"""#!/bin/sh
+echo "$*" >> {course / 'nbgrader.log'}
+case " $* " in *" --student crashing "*) echo "nbgrader crashed (a simulated failure)" >&2; exit 3;; esac
+PATH="{bin_dir}:$PATH" exec "{bin_dir / 'nbgrader'}" "$@"
+""")
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    return course
+
+
+def test_make_grades_late_work_regrades_on_request_and_feedback_hides_the_hidden_tests(course):
+    # The release: once, and not again while nothing changed.
+    released = make(course, "release")
+    assert_quiet(released, "make release")
+    assert [run.split()[0] for run in nbgrader_runs(course)] == ["generate_assignment"]
+    for student in CLASS_OF_TEN:
+        hand_in(course, student)
+
+    # A class of 10: each graded once, quietly.
+    assert_quiet(make(course, "autograde", "JOBS=2"), "make autograde")
+    runs = nbgrader_runs(course)
+    assert sorted(runs) == sorted(f"autograde {ASSIGNMENT} --student {s}" for s in CLASS_OF_TEN), runs
+    assert scores(course, ASSIGNMENT, "solution") == SPEC.points
+    mistake = MISTAKES["averages_the_two_losses"]
+    assert scores(course, ASSIGNMENT, mistake.student) == {**SPEC.points, **mistake.scores}
+
+    # Feedback and grades, quietly; the feedback hides every line of every hidden test.
+    assert_quiet(make(course, "feedback"), "make feedback")
+    assert_quiet(make(course, "grades"), "make grades")
+    assert [run.split()[0] for run in nbgrader_runs(course)] == ["generate_feedback", "export"]
+    assert (course / "grading" / "grades.csv").read_text().count(ASSIGNMENT) == len(CLASS_OF_TEN)
+    for student in ("solution", "untouched", mistake.student):
+        page, hidden = feedback_page(course, student), hidden_lines(course, student)
+        assert len(hidden) > 50, "the assignment's hidden tests were not found"
+        leaked = [line for line in hidden if line in page]
+        assert not leaked, f"the feedback of {student} shows lines of hidden tests: {leaked[:5]}"
+        for grade_id, points in SPEC.points.items():
+            assert f"{grade_id}: " in page and f" of {points:g} points" in page, (student, grade_id)
+    solution = feedback_page(course, "solution")
+    assert all(f"{grade_id}: {points:g} of {points:g} points, passed" in solution
+               for grade_id, points in SPEC.points.items())
+    assert "test_pretraining_loss_matches_bertlab: 0 of 1 points, failed:" in feedback_page(course, mistake.student)
+    assert " ".join(mistake.feedback.split()) in " ".join(feedback_page(course, mistake.student).split())
+    # The untouched notebook raised inside the hidden tests: its tracebacks are shown, redacted.
+    assert "NotImplementedError" in feedback_page(course, "untouched")
+
+    # Late work: one student added, one hands in again. Only they are graded; no release.
+    hand_in(course, "loss_with_f_cross_entropy")
+    shutil.rmtree(course / "grading" / "submitted" / mistake.student)
+    submit(course, ASSIGNMENT, mistake.student, fill_in_solutions(course, ASSIGNMENT))  # now right
+    late = make(course, "autograde", "JOBS=2")
+    assert late.returncode == 0, late.stdout[-3000:] + late.stderr[-3000:]
+    assert sorted(nbgrader_runs(course)) == [f"autograde {ASSIGNMENT} --student {mistake.student} --force",
+                                             f"autograde {ASSIGNMENT} --student loss_with_f_cross_entropy"]
+    assert scores(course, ASSIGNMENT, mistake.student) == SPEC.points
+    assert make(course, "feedback").returncode == 0
+    assert [run.split()[0] for run in nbgrader_runs(course)] == ["generate_feedback"]
+    assert "test_pretraining_loss_matches_bertlab: 1 of 1 points, passed" in feedback_page(course, mistake.student)
+
+    # A regrade on request: that student only.
+    regrade = make(course, "regrade", "STUDENT=solution")
+    assert regrade.returncode == 0, regrade.stdout[-3000:] + regrade.stderr[-3000:]
+    assert nbgrader_runs(course) == [f"autograde {ASSIGNMENT} --student solution --force"]
+
+    # A student whose grading fails does not stop the others, and is named; an edited test cell is
+    # reported (and restored: full marks).
+    submit(course, ASSIGNMENT, "crashing", fill_in_solutions(course, ASSIGNMENT))
+
+    def edit_a_test(name, nb):
+        fill_in_solutions(course, ASSIGNMENT)(name, nb)
+        test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_nsp_head_matches_bertlab")
+        test.source = "pass  # no test here\n"
+    submit(course, ASSIGNMENT, "edits_a_test", edit_a_test)
+    failing = make(course, "autograde", "JOBS=2")
+    assert failing.returncode != 0
+    assert "no grade for crashing" in failing.stderr, failing.stderr[-3000:]
+    assert "Attribute 'checksum' for cell test_nsp_head_matches_bertlab has changed" in failing.stdout + failing.stderr
+    assert scores(course, ASSIGNMENT, "edits_a_test") == SPEC.points
+    assert sorted(nbgrader_runs(course)) == [f"autograde {ASSIGNMENT} --student crashing",
+                                             f"autograde {ASSIGNMENT} --student edits_a_test"]
+
+
+def test_released_source_is_what_nbgrader_releases():
+    """The feedback's view of a test cell is exactly the released notebook's cell."""
+    source = nbformat.read(ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    released = nbformat.read(ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    tests = [(s, r) for s, r in zip(source.cells, released.cells) if s.metadata.get("nbgrader", {}).get("grade")]
+    assert any("BEGIN HIDDEN TESTS" in s.source for s, _ in tests)
+    for full, shown in tests:
+        assert released_source(full.source) == shown.source
+
+
+def test_a_traceback_through_a_hidden_test_shows_no_line_of_it():
+    """IPython quotes the lines of the failing cell in a traceback (ANSI-coloured, numbered); the
+    feedback keeps the frame and the student's own lines, not the hidden test's."""
+    feedback = FeedbackWithoutHiddenTests()
+    feedback._secret = {"words = secret_inputs(seed=2024)"}
+    traceback = ("\x1b[0;32m----> 3\x1b[0m words \x1b[38;5;241m=\x1b[39m secret_inputs(seed\x1b[38;5;241m=\x1b[39m2024)\n"
+                 "      4 yours = wordpiece(word, vocab)\n")
+    shown = feedback._redact_text(traceback)
+    assert "secret_inputs" not in shown and "----> 3 (a line of the hidden test)" in shown
+    assert "      4 yours = wordpiece(word, vocab)" in shown
