@@ -70,6 +70,9 @@ class SandboxedExecute(Execute):
             finally:
                 if km.has_kernel:  # nbclient leaves a kernel it did not start running: stop the sandbox
                     run_sync(km.shutdown_kernel)(now=True)
+                if self.kc is not None:  # nor does it close the client of a kernel it did not start
+                    self.kc.stop_channels()
+                    self.kc = None
 
     def _after_a_dead_kernel(self, nb, resources, error):
         """Mark the cell the kernel died in and every code cell after it with the reason (as errors:
