@@ -37,7 +37,8 @@ from traitlets.config import Config
 from test_exercises import (CLASS, autograde_each, feedback_text, fill_in_solutions, nbgrader, new_course,
                             require_sandbox, scores, submit)
 
-from bertlab.autograde.screen import NOTE_FILE, ScreenSubmission, normalise_metadata, released_cells  # noqa: E402
+from bertlab.autograde.screen import (NOTE_FILE, ScreenSubmission, normalise_metadata, put_back_missing_cells,
+                                     released_cells)  # noqa: E402
 
 ASSIGNMENT = "01_input_embeddings"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
@@ -424,10 +425,40 @@ def test_edited_nbgrader_metadata_is_set_back_with_a_note(course, student):
     assert normalise_metadata(nb, released(course)) == []  # and now there is nothing left to set right
 
 
-def test_a_cell_made_markdown_loses_its_id_and_nbgrader_puts_it_back(course):
+def put_back(course: Path, nb) -> list[str]:
+    exercise = nbformat.read(course / "exercises" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    return normalise_metadata(nb, released(course)) + put_back_missing_cells(nb, exercise, released(course))
+
+
+def grade_id_of(c) -> str | None:
+    return c.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def ids(nb) -> list[str | None]:
+    return [grade_id_of(c) for c in nb.cells]
+
+
+def test_a_test_cell_made_markdown_is_put_back_as_released_and_the_students_cell_kept(course):
     nb = solved(course, retype("test_wordpiece_matches_bertlab"))
-    normalise_metadata(nb, released(course))
-    assert "test_wordpiece_matches_bertlab" not in metadata_by_id(nb)  # OverwriteCells.add_missing_cells adds it
+    theirs = next(c for c in nb.cells if c.cell_type == "markdown" and "nbgrader" in c.metadata
+                  and c.metadata.nbgrader["grade_id"] == "test_wordpiece_matches_bertlab")
+    said = put_back(course, nb)
+    exercise = nbformat.read(course / "exercises" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    assert metadata_by_id(nb) == metadata_by_id(exercise)
+    assert cell(nb, "test_wordpiece_matches_bertlab").source == cell(exercise, "test_wordpiece_matches_bertlab").source
+    assert ids(nb).index("test_wordpiece_matches_bertlab") == ids(nb).index("test_wordpiece_unknown_words") + 1
+    assert theirs in nb.cells and "was missing from the submission" in " ".join(said)
+
+
+def test_a_deleted_part_is_put_back_in_order_without_its_solution_cell(course):
+    """nbgrader's own add_missing_cells raises a KeyError here (the cell before the missing test is
+    missing too), which drops the whole submission."""
+    gone = {"wordpiece", "test_wordpiece_worked_examples", "test_wordpiece_unknown_words"}
+    nb = solved(course)
+    nb.cells = [c for c in nb.cells if grade_id_of(c) not in gone]
+    put_back(course, nb)
+    exercise = nbformat.read(course / "exercises" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    assert [i for i in ids(nb) if i] == [i for i in ids(exercise) if i and i != "wordpiece"]
 
 
 def test_of_two_solution_cells_the_one_answered_keeps_the_id(course):
@@ -458,17 +489,24 @@ def test_the_screen_normalises_and_keeps_the_notebook_as_handed_in(course):
     assert BONUS in notes(nb) and BONUS not in metadata_by_id(nb)
 
 
+def deletes_part_1(nb):
+    nb.cells = [c for c in nb.cells if grade_id_of(c) not in {"wordpiece", "test_wordpiece_worked_examples"}]
+
+
 def test_a_class_with_edited_metadata_is_graded_without_dropping_anyone(tmp_path):
     """Through nbgrader with a real kernel: every student has the full solution, so full marks;
-    the bonus cell earns nothing more, and nbgrader exits 0 for each student."""
+    the bonus cell earns nothing more; a student who deleted part 1's solution and first test
+    loses exactly part 1; and nbgrader exits 0 for each student."""
     require_sandbox()
     course = new_course(tmp_path, ASSIGNMENT)
     nbgrader("generate_assignment", ASSIGNMENT, "--force", cwd=course)
     solve = fill_in_solutions(course, ASSIGNMENT)
-    for student, (edit, _) in METADATA_EDITS.items():
+    edits = {**{student: edit for student, (edit, _) in METADATA_EDITS.items()}, "deletes_part_1": deletes_part_1}
+    for student, edit in edits.items():
         submit(course, ASSIGNMENT, student, lambda name, nb, edit=edit: (solve(name, nb), edit(nb)))
-    autograde_each(course, ASSIGNMENT, list(METADATA_EDITS))  # fails unless nbgrader exits 0 for each
-    assert {student: scores(course, ASSIGNMENT, student) for student in METADATA_EDITS} == \
-        {student: FULL for student in METADATA_EDITS}
+    autograde_each(course, ASSIGNMENT, list(edits))  # fails unless nbgrader exits 0 for each
+    part_1 = {cell: 0 for cell in FULL if cell.startswith("test_wordpiece")}
+    assert {student: scores(course, ASSIGNMENT, student) for student in edits} == \
+        {**{student: FULL for student in METADATA_EDITS}, "deletes_part_1": {**FULL, **part_1}}
     nbgrader("generate_feedback", ASSIGNMENT, "--force", cwd=course)
     assert f"nbgrader cell '{BONUS}'" in feedback_text(course, ASSIGNMENT, "bonus_test_cell")

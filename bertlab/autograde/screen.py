@@ -163,6 +163,37 @@ def normalise_metadata(nb: NotebookNode, released: dict[str, ReleasedCell]) -> l
     return notes
 
 
+def put_back_missing_cells(nb: NotebookNode, release: NotebookNode, released: dict[str, ReleasedCell]) -> list[str]:
+    """Put back, as released, every read-only or test cell of the release that `nb` lacks (after
+    `normalise_metadata`), right after the nearest cell before it in the release that `nb` has;
+    return a note per cell.
+
+    nbgrader's own `add_missing_cells` puts a missing test cell after the solution or test cell
+    before it in the release, and raises a KeyError, dropping the submission, when that one is
+    missing too (a student who deleted a part: its solution cell and its first test). A solution
+    cell is not put back: the student's code is theirs, and a stub would only raise.
+    """
+    present = {c.metadata.nbgrader["grade_id"]: c for c in nb.cells if "nbgrader" in c.metadata}
+    notes, previous = [], None
+    for cell in release.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id not in released:
+            continue
+        original = released[grade_id]
+        if grade_id not in present and (original.locked or original.grade or original.task) and not original.solution:
+            restored = nbformat.from_dict(cell)
+            if restored.cell_type == "code":
+                restored.outputs, restored.execution_count = [], None
+            restored.metadata = nbformat.from_dict({"nbgrader": original.metadata()})
+            at = nb.cells.index(present[previous]) + 1 if previous in present else 0
+            nb.cells.insert(at, restored)
+            present[grade_id] = restored
+            notes.append(f"The {original.kind} {grade_id} was missing from the submission; it was put back, "
+                         "as released.")
+        previous = grade_id if grade_id in present else previous
+    return notes
+
+
 def _kind(mode: int) -> str | None:
     """What a file that is not a plain file or folder is, in words (None for those two)."""
     if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
@@ -223,8 +254,6 @@ class ScreenSubmission:
 
     def screen(self, folder: Path) -> None:
         """Set right the submission in `folder` (grading/submitted/<student>/<assignment>/)."""
-        from nbgrader.api import MissingEntry
-
         folder = Path(os.path.abspath(folder))  # no "..": the student and assignment are the last two names
         student, assignment = folder.parent.name, folder.name
         for name in (student, assignment):
@@ -232,7 +261,26 @@ class ScreenSubmission:
                 raise ValueError(f"{folder} is no grading/submitted/<student>/<assignment> folder")
         self._where = (student, assignment)  # the submission being screened: its place in rejected/
         set_aside: list[tuple[str, str]] = []  # (the path in the submission, why it was set aside)
-        for path in (folder.parent, folder):  # the student's folder and the submission's, as real folders
+        self._make_real_folders(folder, set_aside)
+        plain_files = self._walk(folder, "", set_aside, budget=[self.max_extra_files])
+        graded = self._notebooks_to_grade(folder, assignment, plain_files)  # takes them out of plain_files
+        self._limit_extra_files(folder, plain_files, set_aside)
+        if set_aside:
+            note = self._record_set_aside(set_aside)
+            graded = {name: (nb, [note, *notes], in_place) for name, (nb, notes, in_place) in graded.items()}
+        for name, (nb, notes, in_place) in graded.items():
+            notes = notes + self._as_released(nb, assignment, name)
+            if notes:
+                if in_place:
+                    self._move_aside(folder / name, name)  # the notebook as handed in is kept
+                for note in reversed(notes):
+                    nb.cells.insert(0, nbformat.v4.new_markdown_cell(f"**Grading note.** {note}"))
+                self._write_new(folder / name, nbformat.writes(nb).encode())
+
+    def _make_real_folders(self, folder: Path, set_aside: list) -> None:
+        """Make grading/submitted/<student> and <student>/<assignment> real folders: a link (or
+        anything else) in their place is moved aside, a missing one made."""
+        for path in (folder.parent, folder):
             try:
                 mode = os.lstat(path).st_mode
             except FileNotFoundError:
@@ -244,13 +292,17 @@ class ScreenSubmission:
             if mode is None:
                 os.mkdir(path, 0o755)
 
-        plain_files = self._walk(folder, "", set_aside, budget=[self.max_extra_files])
+    def _notebooks_to_grade(self, folder: Path, assignment: str,
+                            plain_files: dict[str, int]) -> dict[str, tuple[NotebookNode, list[str], bool]]:
+        """Each notebook of the assignment as it will be graded: {name: (notebook, notes, whether it
+        is the student's file, still in place)}. An unreadable one is moved aside and the exercise
+        graded; a missing one is the one renamed notebook handed in, or the exercise."""
         expected = sorted(p.name for p in (self.release / assignment).glob("*.ipynb"))
-        # name: (the notebook to grade, the notes it gets, whether it is the student's file, still in place)
-        graded: dict[str, tuple[NotebookNode, list[str], bool]] = {}
+        graded = {}
         for name in expected:
             if name not in plain_files:
                 continue
+            del plain_files[name]
             nb = self._read_notebook(folder / name)
             if isinstance(nb, str):
                 self._move_aside(folder / name, name)
@@ -260,7 +312,6 @@ class ScreenSubmission:
                     "to hand it in again."], False)
             else:
                 graded[name] = (nb, [], True)
-            del plain_files[name]
 
         missing = [name for name in expected if name not in graded]
         others = {}  # the other plain files at the top that are notebooks: one may be a renamed one
@@ -282,33 +333,32 @@ class ScreenSubmission:
                 graded[name] = (self._exercise(assignment, name), [
                     f"No notebook named {name} was handed in ({found}). In its place the untouched exercise was "
                     "graded, which earns 0 points."], False)
+        return graded
 
-        self._limit_extra_files(folder, plain_files, set_aside)
-        if set_aside:
-            shown = 20  # the note names this many; GRADING-NOTE.txt names them all
-            listing = "; ".join(f"{path} ({why})" for path, why in set_aside[:shown])
-            more = f"; and {len(set_aside) - shown} more" if len(set_aside) > shown else ""
-            text = ("These files of your submission were set aside, neither graded nor copied into your feedback: "
-                    f"{listing}{more}. They are kept, untouched, with your instructor. Hand in plain files (no links), "
-                    f"and extra files of at most {_mib(self.max_extra_file_bytes)} each.")
-            whole = "\n".join(f"{path}: {why}" for path, why in set_aside)
-            self._write_new(self._rejected_folder() / NOTE_FILE, f"{text}\n\n{whole}\n".encode())
-            graded = {name: (nb, [text, *notes], in_place) for name, (nb, notes, in_place) in graded.items()}
+    def _record_set_aside(self, set_aside: list[tuple[str, str]]) -> str:
+        """Write GRADING-NOTE.txt beside what was set aside; the note for the graded notebook."""
+        shown = 20  # the notebook's note names this many; GRADING-NOTE.txt names them all
+        listing = "; ".join(f"{path} ({why})" for path, why in set_aside[:shown])
+        more = f"; and {len(set_aside) - shown} more" if len(set_aside) > shown else ""
+        note = ("These files of your submission were set aside, neither graded nor copied into your feedback: "
+                f"{listing}{more}. They are kept, untouched, with your instructor. Hand in plain files (no links), "
+                f"and extra files of at most {_mib(self.max_extra_file_bytes)} each.")
+        every = "\n".join(f"{path}: {why}" for path, why in set_aside)
+        self._write_new(self._rejected_folder() / NOTE_FILE, f"{note}\n\n{every}\n".encode())
+        return note
 
-        for name, (nb, notes, in_place) in graded.items():
-            if self.db_url:
-                try:
-                    released = released_cells(self.db_url, Path(name).stem, assignment, self.release / assignment / name)
-                except MissingEntry:  # not in the gradebook: nbgrader skips this notebook ("unknown notebook")
-                    released = None
-                if released is not None:
-                    notes = notes + normalise_metadata(nb, released)
-            if notes:
-                if in_place:
-                    self._move_aside(folder / name, name)  # the notebook as handed in is kept
-                for note in reversed(notes):
-                    nb.cells.insert(0, nbformat.v4.new_markdown_cell(f"**Grading note.** {note}"))
-                self._write_new(folder / name, nbformat.writes(nb).encode())
+    def _as_released(self, nb: NotebookNode, assignment: str, name: str) -> list[str]:
+        """With the gradebook: `nb`'s nbgrader metadata made the release's and its missing test and
+        read-only cells put back, in place; a note per change."""
+        from nbgrader.api import MissingEntry
+
+        if not self.db_url:
+            return []
+        try:
+            released = released_cells(self.db_url, Path(name).stem, assignment, self.release / assignment / name)
+        except MissingEntry:  # not in the gradebook: nbgrader skips this notebook ("unknown notebook")
+            return []
+        return normalise_metadata(nb, released) + put_back_missing_cells(nb, self._exercise(assignment, name), released)
 
     def _walk(self, folder: Path, prefix: str, set_aside: list, budget: list[int]) -> dict[str, int]:
         """Every plain file under `folder` as {path relative to the submission: apparent size},
