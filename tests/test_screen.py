@@ -133,7 +133,8 @@ def graded_notebook(course: Path, student: str) -> nbformat.NotebookNode:
 
 
 def notes(nb: nbformat.NotebookNode) -> str:
-    return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("**Grading note.**"))
+    return "\n".join(c.source for c in nb.cells
+                     if c.cell_type == "markdown" and c.source.startswith("**Grading note.**"))
 
 
 def is_the_untouched_exercise(course: Path, nb: nbformat.NotebookNode) -> bool:

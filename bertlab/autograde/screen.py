@@ -50,8 +50,8 @@ class ReleasedCell:
         """The cell's nbgrader metadata, as the released notebook has it."""
         from nbgrader.nbgraderformat import MetadataValidator
 
-        meta = {"cell_type": self.cell_type, "grade": self.grade, "grade_id": self.name, "locked": self.locked, "solution": self.solution,
-                "task": self.task, "schema_version": MetadataValidator().schema_version}
+        meta = {"cell_type": self.cell_type, "grade": self.grade, "grade_id": self.name, "locked": self.locked,
+                "solution": self.solution, "task": self.task, "schema_version": MetadataValidator().schema_version}
         if self.grade or self.task:
             meta["points"] = self.points
         if self.checksum is not None:
@@ -86,9 +86,11 @@ def released_cells(db_url: str, notebook: str, assignment: str,
         points = {cell.name: float(cell.max_score) for cell in released.grade_cells}
         tasks = {cell.name: float(cell.max_score) for cell in released.task_cells}
         solutions = {cell.name for cell in released.solution_cells}
-        return {cell.name: ReleasedCell(cell.name, cell.cell_type, cell.name in points, cell.name in solutions,
-                                        cell.name in tasks, bool(cell.locked), points.get(cell.name, tasks.get(cell.name)),
-                                        checksums.get(cell.name, cell.checksum))
+        return {cell.name: ReleasedCell(
+                    cell.name, cell.cell_type, grade=cell.name in points, solution=cell.name in solutions,
+                    task=cell.name in tasks, locked=bool(cell.locked),
+                    points=points.get(cell.name, tasks.get(cell.name)),
+                    checksum=checksums.get(cell.name, cell.checksum))
                 for cell in released.source_cells}
 
 
@@ -433,13 +435,9 @@ class ScreenSubmission:
         except UnicodeDecodeError:
             return "is not text (not UTF-8)"
         except Exception as error:
-            return f"is not a Jupyter notebook ({str(error).splitlines()[0][:200] if str(error) else type(error).__name__})"
+            why = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+            return f"is not a Jupyter notebook ({why})"
         return nb
-
-    def problem(self, path: Path) -> str | None:
-        """Why the file `path` cannot be graded as a notebook, or None if it can."""
-        nb = self._read_notebook(path)
-        return nb if isinstance(nb, str) else None
 
     def _exercise(self, assignment: str, name: str) -> NotebookNode:
         """The untouched exercise (the instructor's release folder, which no student writes to)."""
