@@ -137,9 +137,9 @@ class Course:
         """Feedback for each graded submission whose feedback is missing or older than its grade."""
         status = 0
         for assignment in assignments:
-            stale = [s for s in sorted(p.parent.name for p in self.autograded.glob(f"*/{assignment}"))
-                     if (newest_change(self.feedback_folder / s / assignment) or 0)
-                     <= newest_change(self.autograded / s / assignment)]
+            graded = {p.parent.name: newest_change(p) for p in self.autograded.glob(f"*/{assignment}")}
+            stale = [s for s, when in sorted(graded.items())
+                     if when is not None and (newest_change(self.feedback_folder / s / assignment) or 0) <= when]
             for student in stale:  # nbgrader, not forced, makes the missing ones and skips the rest
                 shutil.rmtree(self.feedback_folder / student / assignment, ignore_errors=True)
             if stale and self.run("generate_feedback", assignment).returncode != 0:
