@@ -51,12 +51,23 @@ c.Autograde.pre_convert_hook = ScreenSubmission(
     db_url=c.CourseDirectory.db_url, max_extra_file_bytes=1 << 20, max_extra_bytes=8 << 20, max_extra_files=100)
 
 # Each submission's kernel runs in its own bubblewrap sandbox (bertlab/autograde/sandbox.py): no network,
-# nothing of the course but the bertlab package, an unprivileged user, and these limits.
+# nothing of the course but the bertlab package, an unprivileged user of its own, and these limits.
 c.SandboxedExecute.cpu_seconds = 600
 c.SandboxedExecute.wall_seconds = 900  # the whole notebook, however it spends the time
-c.SandboxedExecute.memory_bytes = 6 << 30
-c.SandboxedExecute.processes = 512
+c.SandboxedExecute.memory_bytes = 6 << 30  # each process's address space
+c.SandboxedExecute.sandbox_memory_bytes = 8 << 30  # the whole sandbox, where a cgroup can be made
+c.SandboxedExecute.processes = 512  # processes and threads of the sandbox
 c.SandboxedExecute.file_bytes = 64 << 20
+c.SandboxedExecute.tmp_bytes = 256 << 20  # /tmp
+c.SandboxedExecute.work_bytes = 256 << 20  # the kernel's working folder
+# Output kept per cell and per notebook (the rest is cut, with a note), and the largest message the
+# grader reads from a kernel (a bigger one is refused unread; its cell says so).
+c.SandboxedExecute.cell_output_bytes = 2 << 20
+c.SandboxedExecute.notebook_output_bytes = 8 << 20
+c.SandboxedExecute.message_bytes = 4 << 20
+# A cell past c.Execute.timeout is interrupted; one still running this many seconds later has its
+# kernel stopped (and the cells after it are not run).
+c.SandboxedExecute.interrupt_grace_seconds = 10
 # A submission that deleted a test cell gets it back (marked), so the test still runs and counts.
 c.OverwriteCells.add_missing_cells = True
 

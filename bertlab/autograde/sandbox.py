@@ -1,8 +1,33 @@
 """Where a submission's code runs when the course grades it: a bubblewrap sandbox, as an
-unprivileged user, with limits on CPU time, wall-clock time, memory, processes and file size, no
-network, and nothing of the course mounted but the Python installation and the `bertlab` package:
-no `solutions/`, no hidden tests, no other submission, no gradebook. The grader (nbgrader, outside)
-talks to the kernel over Unix sockets in a folder that only the two of them share.
+unprivileged user of its own, with limits on CPU time, wall-clock time, memory, processes, file
+size and disk, no network, and nothing of the course mounted but the Python installation and the
+`bertlab` package: no `solutions/`, no hidden tests, no other submission, no gradebook. The grader
+(nbgrader, outside) talks to the kernel over Unix sockets in a folder that only the two of them share.
+
+Nothing is shared between two sandboxes that one of them could use up:
+
+- **Processes.** `RLIMIT_NPROC` counts the processes of a *user*, not of a sandbox: were every
+  sandbox the same user (`nobody`), one submission that took every process slot would stop the
+  kernels graded beside it from starting a thread. So each sandbox that runs at the same time gets
+  a user id of its own, from a pool of ids no account uses (`SANDBOX_UIDS`, far above the ranges
+  of real and sub-ordinate users). An id is claimed by holding a lock file on it (`fcntl.flock`)
+  for the sandbox's life, so that concurrent graders (`make autograde JOBS=N`, several nbgrader
+  processes) never share one; the lock goes with the process that holds it, even one killed. An
+  id is only claimed when no process runs as it, and when the sandbox ends its processes are gone:
+  bwrap's `--unshare-pid` makes the kernel's sandbox a process tree of its own, whose every
+  process the Linux kernel kills when its first one (bwrap's init) dies, and `--die-with-parent`
+  kills that one with bwrap; what is left after that (nothing, if all went well) is killed before
+  the id is given back.
+- **Disk.** The kernel's working folder and `/tmp` are each a tmpfs of bounded size (256 MiB by
+  default): a write past it fails with "No space left on device". Nothing is read back from
+  either: the grader learns the answers from the kernel's messages only.
+- **Memory.** Each process has its address-space limit; where the grader may create a cgroup
+  (v1 `memory` and `pids` controllers, or v2 with both enabled for its children), the whole
+  sandbox, tmpfs pages included, also gets a memory and a process limit in a cgroup of its own,
+  removed when it ends. Where it may not, grading goes on without (a debug log line says so).
+
+The kernel's own stdout and stderr (a subprocess's output, `os.write(1, ...)`) go to a file in
+the sandbox's temporary folder, not to the instructor's terminal; the file-size limit bounds it.
 
 Without bubblewrap (`apt-get install bubblewrap`), `sandbox_command` refuses rather than let
 student code run with the instructor's rights.
@@ -10,19 +35,47 @@ student code run with the instructor's rights.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import logging
 import os
+import shlex
 import shutil
+import signal
+import subprocess
 import sys
+import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from jupyter_client import AsyncKernelManager
 
-NOBODY = 65534  # the unprivileged user (and group) the student's kernel runs as
+# User ids no account uses: one per sandbox that runs at the same time (see the module docstring).
+SANDBOX_UIDS = range(2_000_000_000, 2_000_000_256)
 SANDBOX_HOME = "/submission"  # the kernel's working folder, the only one it may write to (and /tmp)
+LOCKS = Path(tempfile.gettempdir()) / "bertlab-sandbox-users"  # one lock file per user id in the pool
 
 
 class SandboxUnavailable(Exception):
-    """bubblewrap is missing: grading stops rather than run student code unconfined."""
+    """bubblewrap is missing, or every sandbox user id is taken: grading stops rather than run
+    student code unconfined or sharing a user with another sandbox."""
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """What one sandbox may use. Per process: CPU seconds, address space, file size. Per sandbox:
+    wall-clock seconds, processes (its user's), bytes of /tmp and of its working folder, and, where
+    a cgroup can be made, memory in all."""
+
+    cpu_seconds: int = 600
+    wall_seconds: int = 900
+    memory_bytes: int = 6 << 30
+    processes: int = 512
+    file_bytes: int = 64 << 20
+    tmp_bytes: int = 256 << 20
+    work_bytes: int = 256 << 20
+    sandbox_memory_bytes: int = 8 << 30
 
 
 def sandbox_mounts() -> list[Path]:
@@ -35,47 +88,215 @@ def sandbox_mounts() -> list[Path]:
     return system + sorted(python) + [Path(bertlab.__file__).resolve().parent]
 
 
-def sandbox_command(*, work: Path, sockets: Path, cpu_seconds: int, wall_seconds: int, memory_bytes: int,
-                    processes: int, file_bytes: int) -> list[str]:
-    """The command prefix that runs a program in the sandbox (see the module docstring)."""
+def sandbox_command(*, sockets: Path, uid: int, limits: SandboxLimits) -> list[str]:
+    """The command prefix that runs a program in the sandbox, as `uid` (see the module docstring)."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise SandboxUnavailable("bubblewrap is not installed (`apt-get install bubblewrap`): the course never runs a "
-                           "submission outside its sandbox")
-    # Every namespace but the user one (the drop to nobody below needs the real user ids).
+                                 "submission outside its sandbox")
+    # Every namespace but the user one (the drop to the sandbox's user below needs the real user ids).
     command = [bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-               "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+               "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev",
+               "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
     mounts = [p for p in sandbox_mounts() if not any(p != other and other in p.parents for other in sandbox_mounts())]
     # bwrap makes the folders above a mount point readable by root only: open them up first, or
-    # nobody could not reach /root/.pyenv or the venv.
+    # the sandbox's user could not reach /root/.pyenv or the venv.
     above = sorted({a for p in [*mounts, sockets] for a in p.parents if a not in (Path("/"), Path("/tmp"))
                     and not any(a == m or m in a.parents for m in mounts)}, key=lambda a: len(a.parts))
     for folder in above:
         command += ["--perms", "0755", "--dir", str(folder)]
     for path in mounts:
         command += ["--ro-bind", str(path), str(path)]
-    command += ["--bind", str(work), SANDBOX_HOME, "--bind", str(sockets), str(sockets), "--chdir", SANDBOX_HOME,
+    command += ["--perms", "1777", "--size", str(limits.work_bytes), "--tmpfs", SANDBOX_HOME,
+                "--bind", str(sockets), str(sockets), "--chdir", SANDBOX_HOME,
                 "--clearenv", "--setenv", "HOME", SANDBOX_HOME, "--setenv", "PATH", "/usr/bin:/bin",
                 "--setenv", "MPLBACKEND", "Agg", "--setenv", "OMP_NUM_THREADS", "2"]
     # The wall clock: `timeout` kills the program after wall_seconds, however it spends them
     # (sleeping costs no CPU time), and bwrap, the sandbox's init, then takes every process with it.
-    command += [shutil.which("timeout") or "timeout", "--signal=KILL", str(wall_seconds)]
-    # Limits are set as root, then the program runs as nobody: RLIMIT_NPROC binds only a user that
-    # is not root, and nobody owns nothing outside its working folder.
-    command += [shutil.which("prlimit") or "prlimit", f"--cpu={cpu_seconds}", f"--as={memory_bytes}",
-                f"--nproc={processes}", f"--fsize={file_bytes}", "--core=0", "--",
-                shutil.which("setpriv") or "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+    command += [shutil.which("timeout") or "timeout", "--signal=KILL", str(limits.wall_seconds)]
+    # Limits are set as root, then the program runs as the sandbox's user: RLIMIT_NPROC binds only
+    # a user that is not root, and that user owns nothing outside the sandbox.
+    command += [shutil.which("prlimit") or "prlimit", f"--cpu={limits.cpu_seconds}", f"--as={limits.memory_bytes}",
+                f"--nproc={limits.processes}", f"--fsize={limits.file_bytes}", "--core=0", "--",
+                shutil.which("setpriv") or "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                 "--inh-caps=-all", "--"]
     return command
 
 
+# ------------------------------------------------------------------------------------------------
+# A user id of the sandbox's own
+# ------------------------------------------------------------------------------------------------
+
+def processes_of(uid: int) -> list[int]:
+    """The ids of the processes running as `uid` (real user id), as /proc shows them now."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:  # it ended meanwhile
+            continue
+        real_uid = next((line.split()[1] for line in status.splitlines() if line.startswith("Uid:")), None)
+        if real_uid == str(uid):
+            found.append(int(entry.name))
+    return found
+
+
+@contextlib.contextmanager
+def sandbox_user(uids: range = SANDBOX_UIDS, locks: Path = LOCKS):
+    """Claim a user id of `uids` that no other sandbox holds and no process runs as, for the
+    `with` block; afterwards, no process of it is left."""
+    locks.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for uid in uids:
+        lock = open(locks / f"{uid}.lock", "a")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # another sandbox has it
+            lock.close()
+            continue
+        if processes_of(uid):  # not ours to take: something outlived its sandbox, or uses the id
+            lock.close()
+            continue
+        try:
+            yield uid
+        finally:
+            end_processes_of(uid)
+            lock.close()  # releases the lock
+        return
+    raise SandboxUnavailable(f"every sandbox user id ({uids.start}..{uids.stop - 1}) is taken: grade fewer "
+                             "students at a time")
+
+
+def end_processes_of(uid: int, wait_seconds: float = 5.0) -> None:
+    """Wait a moment for the processes of a sandbox's user to end with their sandbox, then kill
+    what is left (each by its id)."""
+    deadline = time.monotonic() + wait_seconds
+    while (left := processes_of(uid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+# ------------------------------------------------------------------------------------------------
+# A cgroup for the whole sandbox, where one can be made
+# ------------------------------------------------------------------------------------------------
+
+class SandboxCgroup:
+    """A memory and process limit on a whole sandbox, in cgroups of its own (v1 or v2), where the
+    grader may create them. `procs` lists the files a process writes its id into to join them;
+    empty where none could be made."""
+
+    ROOT = Path("/sys/fs/cgroup")
+
+    def __init__(self, name: str, memory_bytes: int, processes: int, log: logging.Logger):
+        self.folders: list[Path] = []
+        self.log = log
+        own = dict(line.split(":", 2)[1:] for line in Path("/proc/self/cgroup").read_text().splitlines()
+                   if line.count(":") >= 2)
+        if (self.ROOT / "cgroup.controllers").exists():  # v2: one tree
+            plans = [(self.ROOT / own.get("", "/").lstrip("/") / name,
+                      {"memory.max": memory_bytes, "memory.swap.max": 0, "pids.max": processes})]
+        else:  # v1: a tree per controller
+            plans = [(self.ROOT / "memory" / own.get("memory", "/").lstrip("/") / name,
+                      {"memory.limit_in_bytes": memory_bytes}),
+                     (self.ROOT / "pids" / own.get("pids", "/").lstrip("/") / name, {"pids.max": processes})]
+        for folder, limits in plans:
+            try:
+                folder.mkdir(exist_ok=True)
+                self.folders.append(folder)
+                for setting, value in limits.items():
+                    if (folder / setting).exists() or setting != "memory.swap.max":
+                        (folder / setting).write_text(str(value))
+            except OSError as error:
+                log.debug("No cgroup limit on the sandbox (%s: %s); the per-process limits still hold", folder, error)
+                self.remove()
+                return
+
+    @property
+    def procs(self) -> list[Path]:
+        return [folder / "cgroup.procs" for folder in self.folders]
+
+    def command(self) -> list[str]:
+        """A prefix that puts the program it starts into the cgroups first."""
+        if not self.folders:
+            return []
+        joins = " && ".join(f"echo $$ > {shlex.quote(str(procs))}" for procs in self.procs)
+        return ["/bin/sh", "-c", joins + ' && exec "$@"', "sh"]
+
+    def remove(self) -> None:
+        """Kill what is left in the cgroups (nothing, normally) and remove them."""
+        for folder in reversed(self.folders):
+            for _ in range(50):
+                try:
+                    left = [int(pid) for pid in (folder / "cgroup.procs").read_text().split()]
+                    for pid in left:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGKILL)
+                    folder.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            else:
+                self.log.debug("Could not remove the sandbox's cgroup %s", folder)
+        self.folders = []
+
+
+# ------------------------------------------------------------------------------------------------
+# The sandbox of one notebook, and its kernel
+# ------------------------------------------------------------------------------------------------
+
+@dataclass
+class Sandbox:
+    """One sandbox, ready to start a kernel in: `command` is the prefix, `sockets` the folder the
+    kernel and the grader share, `kernel_output` where the kernel process's stdout and stderr go."""
+
+    command: list[str]
+    sockets: Path
+    kernel_output: Path
+    uid: int
+
+
+@contextlib.contextmanager
+def open_sandbox(limits: SandboxLimits, log: logging.Logger):
+    """A sandbox for one notebook (see the module docstring); everything of it is gone afterwards."""
+    with sandbox_user() as uid, tempfile.TemporaryDirectory(prefix="bertlab-sandbox-") as tmp:
+        sockets = Path(tmp) / "sockets"
+        sockets.mkdir()
+        sockets.chmod(0o777)
+        cgroup = SandboxCgroup(f"bertlab-sandbox-{uid}", limits.sandbox_memory_bytes, limits.processes, log)
+        try:
+            yield Sandbox(command=cgroup.command() + sandbox_command(sockets=sockets, uid=uid, limits=limits),
+                          sockets=sockets, kernel_output=Path(tmp) / "kernel-output.txt", uid=uid)
+        finally:
+            end_processes_of(uid)
+            cgroup.remove()
+
+
 class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernel starts inside `sandbox_command`, reachable over Unix sockets."""
+    """A kernel manager whose kernel starts inside a sandbox's command, reachable over Unix sockets,
+    with its stdout and stderr sent to a file (`kernel_output`) rather than to the grader's."""
 
     sandbox_prefix: list[str] = []
+    kernel_output: Path | None = None
+    client_options: dict = {}  # given to every client this manager makes
 
     def format_kernel_cmd(self, extra_arguments=None):
         command = super().format_kernel_cmd(extra_arguments)
-        # The kernel runs as nobody: it must read its connection file (jupyter writes it 0600).
+        # The kernel runs as the sandbox's user: it must read its connection file (jupyter writes it 0600).
         os.chmod(self.connection_file, 0o644)
         return self.sandbox_prefix + command
+
+    async def _async_launch_kernel(self, kernel_cmd, **kw):
+        if self.kernel_output is not None:
+            output = open(self.kernel_output, "ab")
+            kw.update(stdout=output, stderr=subprocess.STDOUT)
+            try:
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+            finally:
+                output.close()  # the kernel has its own copy
+        return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    def client(self, **kwargs):
+        return super().client(**{**self.client_options, **kwargs})
