@@ -14,7 +14,12 @@ Whatever the kernel does, it costs only its own student, and only from the cell 
   a cell's further outputs are dropped and one note says so. The grader's own memory is bounded
   at the socket: a message over `message_bytes` (ZeroMQ's MAXMSGSIZE, per frame) is never read;
   ZeroMQ drops the connection instead, which the grader sees (a socket monitor), notes on the cell
-  and connects again. At most `RCVHWM` messages wait in the grader's queue.
+  and connects again. At most `queued_messages` (ZeroMQ's RCVHWM) wait in the grader's queue, so
+  what the grader holds of a kernel's output is bounded by about 64 x 4 MiB, whatever it sends.
+  Measured (tests/test_executor.py): grading a notebook that prints a 200 MB line, prints for 8 s
+  or shows a 100 MB image peaks at the same memory as grading an honest one (517 and 516 MiB).
+  (MAXMSGSIZE bounds each frame of a message, not their number: a kernel that writes its own
+  ZeroMQ messages of thousands of frames is not bounded by it.)
 - **A cell past its timeout** is interrupted; one that ignores the interrupt for
   `interrupt_grace_seconds` has its kernel stopped, and it and the cells after it are marked so.
 """
