@@ -7,6 +7,11 @@ any grader must at least pay: a kernel, the imports, the tests).
 It builds a private course folder in a temporary directory (the repository's nbgrader_config.py
 and solutions/), releases every assignment, hands in the solutions as one student, and times
 `nbgrader autograde` per assignment. Nothing in grading/ is touched.
+
+Then it says where the time goes: the stages of bertlab/autograde/ are run again in this process
+on the same submissions (the screen; the sandboxed kernel executing the notebook; the judge), and
+a fresh Python that only imports nbgrader and the course's config is timed; what is left of
+`nbgrader autograde` is nbgrader's own work (sanitising, the gradebook, writing the copy).
 """
 
 import argparse
@@ -20,6 +25,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from traitlets.config import Config
 
 from bertlab.autograde import fill_in_solutions
 
@@ -69,6 +75,7 @@ def main():
                                    resources={"metadata": {"path": str(path.parent)}}).execute()
                 plain_times.append(time.perf_counter() - start)
             rows.append((assignment, min(grade_times), min(plain_times)))
+        stages = where_the_time_goes(course)
 
     print(f"{'assignment':<28s}{'nbgrader autograde':>20s}{'nbclient execute':>18s}{'ratio':>8s}")
     for assignment, graded, plain in rows:
@@ -76,9 +83,59 @@ def main():
     total_graded, total_plain = sum(r[1] for r in rows), sum(r[2] for r in rows)
     print(f"{'one student, all notebooks':<28s}{total_graded:>18.1f} s{total_plain:>16.1f} s"
           f"{total_graded / total_plain:>8.2f}")
+    print(f"\nWhere one student's {total_graded:.1f} s go (stages run again in this process; best of each):")
+    startup = stages.pop("start")
+    accounted = sum(stages.values()) + startup * len(rows)
+    for stage, seconds in stages.items():
+        print(f"  {stage:<58s}{seconds:>6.1f} s")
+    print(f"  {'starting Python, nbgrader and the config, once per notebook':<58s}{startup * len(rows):>6.1f} s")
+    rest = "the rest: nbgrader's own work (sanitise, gradebook, save)"
+    print(f"  {rest:<58s}{total_graded - accounted:>6.1f} s")
     verdict = "meets" if total_graded <= TARGET_SECONDS else "MISSES"
     print(f"\nAutograding one student's {len(rows)} notebooks: {total_graded:.1f} s, {verdict} the target of "
           f"{TARGET_SECONDS:.0f} s ({os.cpu_count()} CPUs).")
+
+
+def where_the_time_goes(course: Path) -> dict[str, float]:
+    """Seconds per stage of bertlab's grading for the student's notebooks of every assignment,
+    run here on the autograded copies' inputs (the submitted notebooks, as the screen leaves them)."""
+    import runpy
+
+    from nbgrader.preprocessors import ClearOutput
+
+    config = Config()
+    os.chdir(course)
+    runpy.run_path(str(course / "nbgrader_config.py"), init_globals={"get_config": lambda: config})
+    from bertlab.autograde import JudgeVerdicts, SandboxedExecute
+
+    stages = {"the screen (files, metadata)": 0.0, "the sandboxed kernel: start, run every cell": 0.0,
+              "the judge: setup cell and verdicts in the grader": 0.0}
+    screen = config.Autograde.pre_convert_hook
+    db_url = config.CourseDirectory.db_url
+    for assignment in ASSIGNMENTS:
+        folder = course / "grading" / "submitted" / "student" / assignment
+        start = time.perf_counter()
+        screen.screen(folder)
+        stages["the screen (files, metadata)"] += time.perf_counter() - start
+        for path in sorted(folder.glob("*.ipynb")):
+            nb = nbformat.read(path, as_version=4)
+            nb, _ = ClearOutput().preprocess(nb, {})
+            resources = {"metadata": {"path": str(folder)},
+                         "nbgrader": {"db_url": db_url, "assignment": assignment, "notebook": path.stem,
+                                      "student": "student"}}
+            start = time.perf_counter()
+            nb, resources = SandboxedExecute(config=config).preprocess(nb, resources)
+            stages["the sandboxed kernel: start, run every cell"] += time.perf_counter() - start
+            start = time.perf_counter()
+            JudgeVerdicts(config=config).preprocess(nb, resources)
+            stages["the judge: setup cell and verdicts in the grader"] += time.perf_counter() - start
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import runpy, nbgrader.apps.nbgraderapp, traitlets.config; "
+                    "c = traitlets.config.Config(); "
+                    "runpy.run_path('nbgrader_config.py', init_globals={'get_config': lambda: c})"],
+                   cwd=course, capture_output=True, check=True)
+    stages["start"] = time.perf_counter() - start
+    return stages
 
 
 if __name__ == "__main__":

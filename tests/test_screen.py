@@ -37,8 +37,8 @@ from traitlets.config import Config
 from test_exercises import (CLASS, autograde_each, feedback_text, fill_in_solutions, nbgrader, new_course,
                             require_sandbox, scores, submit)
 
-from bertlab.autograde.screen import (NOTE_FILE, ScreenSubmission, normalise_metadata, put_back_missing_cells,
-                                     released_cells)  # noqa: E402
+from bertlab.autograde.metadata import normalise_metadata, put_back_missing_cells, released_cells  # noqa: E402
+from bertlab.autograde.screen import NOTE_FILE, ScreenSubmission  # noqa: E402
 
 ASSIGNMENT = "01_input_embeddings"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"

@@ -1,20 +1,26 @@
 """What the course's grading adds to nbgrader (wired in by nbgrader_config.py), one module per
 stage, in the order a submission meets them:
 
-1. `screen.ScreenSubmission` (nbgrader's pre-convert hook): a notebook that is not valid JSON, is
-   not a notebook, is huge, or was renamed is dealt with before nbgrader reads it. The original is
-   kept in grading/rejected/; a renamed notebook is graded under its right name, anything unreadable
-   is replaced by the untouched exercise (which earns 0), and either way a note at the top of the
-   notebook says why, so the feedback does.
-2. `sandbox`: the bubblewrap sandbox a kernel runs in.
+1. `screen.ScreenSubmission` (nbgrader's pre-convert hook): every file of a submission seen with
+   `lstat`; links, pipes, sockets, devices and oversized extra files set aside in grading/rejected/;
+   a notebook that is unreadable, huge or renamed set right or replaced by the untouched exercise;
+   then `metadata`: each notebook's nbgrader metadata made what the gradebook has. A note at the
+   top of the graded notebook, and so of the feedback, says what was done and why.
+2. `sandbox`: the bubblewrap sandbox a kernel runs in, with a user id, a /tmp, a working folder
+   and (where possible) a cgroup of its own, so that no student can use up what another needs.
 3. `executor.SandboxedExecute`: nbgrader's Execute with the kernel in that sandbox, running only
-   each test cell's probe (bertlab/answers.py) there.
+   each test cell's probe (bertlab/answers.py) there; output capped while it is produced; any
+   failure of the kernel's channel ends that notebook alone, with the reason on its cells.
 4. `judge.JudgeVerdicts`: each test cell's verdict reached in the grader's own process;
    `judge.StderrIsNotAFailure`: a library's warning on stderr does not zero a test cell.
+5. `feedback`: the feedback shows each test cell as released, with its points and verdict, never
+   a hidden test; `RestoreHiddenTests` gives a test cell handed in as released its hidden part back
+   before nbgrader compares it with the gradebook.
+6. `similarity`: pairs of submissions whose code is alike (`make similarity`); it runs nothing.
 
-`python -m bertlab.autograde` is the command line the Makefile's grading targets use.
-The checks the notebooks import stay where they were: `bertlab.grading`, `bertlab.answers`,
-`bertlab.rules`.
+`python -m bertlab.autograde` is the command line the Makefile's grading targets use (screen,
+autograde only what is new, regrade, feedback). The checks the notebooks import stay where they
+were: `bertlab.grading`, `bertlab.answers`, `bertlab.rules`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,460 @@
+"""A hostile class, graded the way an instructor grades: `make release`, `make autograde JOBS=2`,
+`make feedback`, `make grades`, in a private course folder (the repository's Makefile and config).
+
+Every attacker hands in the full solution of assignment 1 and, besides it, one attack on the
+grading machinery: files that are not what they seem (symlinks to the solutions, to a classmate,
+to the gradebook, a dangling link, a FIFO, a sparse 2 GB file), a process-slot hog graded next to
+honest students, messages the grader cannot decode, every kind of nbgrader metadata edit, floods of
+text, images, disk and /tmp, and a loop that ignores interrupts. The promises:
+
+- each attacker scores exactly what the honest part of their notebook earns (a notebook that is a
+  link earns 0: it is not the student's work), and the honest students keep full marks;
+- no file outside `grading/` changes, and nothing of the instructor's reaches `grading/feedback/`
+  (no link, no copy of a solution, the gradebook or a system file; no hidden test's source);
+- the grader's memory stays under GRADER_MEMORY_BOUND whatever the floods;
+- `make autograde` exits 0, since every student got a grade.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from test_exercises import CLASS, ROOT, fill_in_solutions, require_sandbox, scores, submit
+
+ASSIGNMENT = "01_input_embeddings"
+NOTEBOOK = f"{ASSIGNMENT}.ipynb"
+FULL = CLASS[ASSIGNMENT].points
+NOTHING = {cell: 0 for cell in FULL}
+PART_3 = {cell: 0 for cell in FULL if cell.startswith("test_embeddings")}
+PARTS_2_AND_3 = {cell: 0 for cell in FULL if cell.startswith(("test_pair_layout", "test_embeddings"))}
+
+# The limits this class is graded under (short, to keep the test quick); the rest is the course's config.
+CELL_TIMEOUT = 20
+# The grader (one `nbgrader autograde` process) may hold this much memory at its peak, floods or not.
+# (Without the caps, 200 MB of output took it to 1.3 GB, and 10 s of printing to 5.2 GB.)
+GRADER_MEMORY_BOUND = 1 << 30
+
+
+def cell_of(nb, grade_id):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def solved_with(*, before: dict[str, str] | None = None, after: dict[str, str] | None = None, edit_nb=None):
+    """An edit for `submit`: the full solution, with a new code cell of the student's before (or
+    after) the cells named, and then `edit_nb(nb)`."""
+    def edit(course):
+        solve = fill_in_solutions(course, ASSIGNMENT)
+
+        def apply(name, nb):
+            solve(name, nb)
+            for where, cells in (("before", before or {}), ("after", after or {})):
+                for grade_id, code in cells.items():
+                    at = nb.cells.index(cell_of(nb, grade_id)) + (where == "after")
+                    nb.cells.insert(at, nbformat.v4.new_code_cell(code))
+            if edit_nb:
+                edit_nb(nb)
+        return apply
+    return edit
+
+
+def last_cell(code):
+    """The full solution with `code` in a cell of its own at the end of the notebook."""
+    def edit_nb(nb):
+        nb.cells.append(nbformat.v4.new_code_cell(code))
+    return solved_with(edit_nb=edit_nb)
+
+
+# -- nbgrader metadata edits -------------------------------------------------------------------------
+
+def _meta(grade_id):
+    return lambda nb: cell_of(nb, grade_id).metadata["nbgrader"]
+
+
+def solution_marked_graded(nb):
+    _meta("wordpiece")(nb).update(grade=True, points=100)
+
+
+def grade_flag_removed_from_a_test(nb):
+    _meta("test_pair_layout_tokens")(nb)["grade"] = False
+
+
+def grade_id_duplicated(nb):
+    copy = nbformat.from_dict(cell_of(nb, "pair_layout"))
+    copy.id = "a-copy-of-pair-layout"
+    copy.source = "# my notes on pair_layout\n" + copy.source
+    nb.cells.insert(nb.cells.index(cell_of(nb, "pair_layout")) + 1, copy)
+
+
+def new_cell_claims_a_test_id(nb):
+    cell = nbformat.v4.new_code_cell("print('this is my test now')")
+    cell.metadata["nbgrader"] = {**cell_of(nb, "test_wordpiece_unknown_words").metadata["nbgrader"]}
+    nb.cells.insert(1, cell)
+
+
+def bonus_test_cell(nb):
+    cell = nbformat.v4.new_code_cell("assert True  # a bonus for me")
+    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 50,
+                                 "grade_id": "test_my_bonus", "schema_version": 3}
+    nb.cells.append(cell)
+
+
+# -- the attacks that live in the student's code -------------------------------------------------------
+
+# A helper process forks until the process limit stops it, and its children hold their slots for
+# 15 s, while the kernel sleeps until they are gone (within the cell's time limit): the student's
+# own parts run after that. With one user for every sandbox, the honest students graded meanwhile
+# could not start a thread.
+PROCESS_HOG = """\
+import os, time
+if os.fork() == 0:
+    children = 0
+    try:
+        while True:
+            if os.fork() == 0:
+                time.sleep(15)
+                os._exit(0)
+            children += 1
+    except OSError:
+        pass
+    while True:
+        try:
+            os.wait()
+        except ChildProcessError:
+            os._exit(0)
+time.sleep(17)
+os.wait()
+"""
+
+# A value whose JSON the grader cannot decode: a 20,000-digit integer (Python's decoder refuses
+# integers over 4,300 digits) and a list nested 5,000 deep (past the decoder's recursion limit). The
+# kernel lifts both limits for itself first, so that it can send them.
+HUGE_INTEGER = """\
+import sys
+sys.set_int_max_str_digits(0)
+from IPython.display import display
+display({"application/json": {"n": 10 ** 20000}}, raw=True)
+"""
+DEEP_LIST = """\
+import sys
+sys.setrecursionlimit(100_000)
+from IPython.display import display
+deep = []
+for _ in range(5000):
+    deep = [deep]
+display({"application/json": {"deep": deep}}, raw=True)
+"""
+
+TEXT_FLOOD_ONE_LINE = 'print("x" * 200_000_000)'
+TEXT_FLOOD_FOR_10_S = """\
+import time
+start = time.time()
+while time.time() - start < 10:
+    print("y" * 1000)
+"""
+IMAGE_FLOOD = """\
+from IPython.display import display
+display({"image/png": "iVBORw0KGgo" + "A" * 100_000_000}, raw=True)
+"""
+# Writes 1 GiB into each folder, in files under the per-file limit, until the folder is full;
+# says how far it got, cleans up and goes on.
+DISK_FLOOD = """\
+import os
+for folder in ["/tmp", os.getcwd()]:
+    written, files = 0, []
+    try:
+        while written < 1 << 30:
+            files.append(os.path.join(folder, f"flood{len(files)}"))
+            with open(files[-1], "wb") as out:
+                for _ in range(32):
+                    out.write(b"z" * (1 << 20))
+                    written += 1 << 20
+    except OSError as error:
+        print(folder, "full after", written >> 20, "MiB:", error)
+    finally:
+        for name in files:
+            if os.path.exists(name):
+                os.remove(name)
+"""
+# Its handler swallows the interrupt a cell past its time limit is sent (a `try`/`except
+# KeyboardInterrupt` around the loop would sometimes be interrupted outside the `try`).
+IGNORES_INTERRUPTS = """\
+import signal
+signal.signal(signal.SIGINT, lambda signum, frame: None)
+while True:
+    pass
+"""
+
+# student: (their submission (an edit for `submit`), the scores it must get (cells not named: full
+# marks), what their feedback must say (None: nothing in particular))
+IN_THE_CODE = {
+    "hogs_process_slots": (solved_with(before={"wordpiece": PROCESS_HOG}), {}, None),
+    "sends_a_huge_integer": (solved_with(before={"embeddings": HUGE_INTEGER}), PART_3,
+                             "could not read a message the kernel sent (ValueError"),
+    "sends_a_deep_list": (solved_with(before={"pair_layout": DEEP_LIST}), PARTS_2_AND_3,
+                          "could not read a message the kernel sent (RecursionError"),
+    "floods_one_line": (last_cell(TEXT_FLOOD_ONE_LINE), {}, "output too large"),
+    "floods_for_10_s": (last_cell(TEXT_FLOOD_FOR_10_S), {}, "output"),
+    "floods_an_image": (last_cell(IMAGE_FLOOD), {}, "output too large"),
+    "floods_the_disk": (last_cell(DISK_FLOOD), {}, "No space left on device"),
+    "ignores_interrupts": (solved_with(before={"embeddings": IGNORES_INTERRUPTS}), PART_3,
+                           "did not stop when interrupted"),
+    "marks_a_solution_graded": (solved_with(edit_nb=solution_marked_graded), {}, None),
+    "marks_a_test_not_graded": (solved_with(edit_nb=grade_flag_removed_from_a_test), {}, None),
+    "duplicates_a_grade_id": (solved_with(edit_nb=grade_id_duplicated), {}, None),
+    "claims_a_test_id": (solved_with(edit_nb=new_cell_claims_a_test_id), {}, None),
+    "adds_a_bonus_test": (solved_with(edit_nb=bonus_test_cell), {}, None),
+}
+
+
+# -- the attacks that are files --------------------------------------------------------------------------
+
+def link_to_the_solutions(course, folder):
+    (folder / NOTEBOOK).symlink_to(course / "solutions" / ASSIGNMENT / NOTEBOOK)
+
+
+def link_to_a_classmate(course, folder):
+    (folder / NOTEBOOK).symlink_to(course / "grading" / "submitted" / "honest_1" / ASSIGNMENT / NOTEBOOK)
+
+
+def dangling_link_into_the_solutions(course, folder):
+    # Were the grader to write its stand-in through it, a notebook of the student's would land in solutions/.
+    (folder / NOTEBOOK).symlink_to(course / "solutions" / ASSIGNMENT / "planted.ipynb")
+
+
+def fifo(course, folder):
+    os.mkfifo(folder / NOTEBOOK)
+
+
+def extra_links(course, folder):
+    (folder / "passwd.txt").symlink_to("/etc/passwd")
+    (folder / "grades.db").symlink_to(course / "grading" / "gradebook.db")
+    (folder / "answers.ipynb.txt").symlink_to(course / "solutions" / ASSIGNMENT / NOTEBOOK)
+    (folder / "gone.txt").symlink_to(course / "nowhere")
+
+
+def sparse_2_gb(course, folder):
+    with open(folder / "data.bin", "wb") as out:
+        out.truncate(2 << 30)
+
+
+# student: (what they put in their folder, whether a solved notebook goes with it, the scores,
+#           what their feedback must say)
+AS_FILES = {
+    "links_to_the_solutions": (link_to_the_solutions, False, NOTHING, f"{NOTEBOOK} (a symbolic link)"),
+    "links_to_a_classmate": (link_to_a_classmate, False, NOTHING, f"{NOTEBOOK} (a symbolic link)"),
+    "dangling_link": (dangling_link_into_the_solutions, False, NOTHING, f"{NOTEBOOK} (a symbolic link)"),
+    "hands_in_a_fifo": (fifo, False, NOTHING, f"{NOTEBOOK} (a named pipe (FIFO))"),
+    "extra_links": (extra_links, True, {}, "grades.db (a symbolic link)"),
+    "sparse_file": (sparse_2_gb, True, {}, "data.bin (2.0 GiB, over the 1.0 MiB an extra file may be)"),
+}
+HONEST = ["honest_1", "honest_2", "honest_3", "honest_4"]
+
+
+# ------------------------------------------------------------------------------------------------
+# The course folder and the instructor's make targets
+# ------------------------------------------------------------------------------------------------
+
+def make(course: Path, *target: str, **variables: str) -> subprocess.CompletedProcess:
+    """`make TARGET` in the private course, with this test's venv (nothing is installed)."""
+    venv = Path(sys.executable).parent.parent
+    args = ["make", "--no-print-directory", *target, f"VENV={venv}", *(f"{k}={v}" for k, v in variables.items())]
+    return subprocess.run(args, cwd=course, capture_output=True, text=True)
+
+
+def tree_digest(root: Path, skip: Path) -> dict[str, str]:
+    """Every entry under `root` but `skip`, as it is (links not followed): kind, and content or target."""
+    digest = {}
+    for folder, dirs, files in os.walk(root):
+        if Path(folder) == skip or skip in Path(folder).parents:
+            continue
+        for name in dirs + files:
+            path = Path(folder) / name
+            info = path.lstat()
+            if stat.S_ISLNK(info.st_mode):
+                digest[str(path)] = "link -> " + os.readlink(path)
+            elif stat.S_ISREG(info.st_mode):
+                digest[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+            else:
+                digest[str(path)] = f"mode {info.st_mode:o}"
+    return digest
+
+
+class PeakMemory:
+    """The highest VmHWM (peak resident memory) of any `nbgrader autograde` process seen while this
+    watches: /proc is read every 0.2 s, and a process's VmHWM is its peak so far."""
+
+    def __init__(self):
+        self.peak, self.stop = 0, threading.Event()
+        self.thread = threading.Thread(target=self.watch, daemon=True)
+
+    def watch(self):
+        while not self.stop.is_set():
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                    if not any(part.endswith(b"nbgrader") for part in command[:2]) or b"autograde" not in command:
+                        continue
+                    hwm = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+                    self.peak = max(self.peak, int(hwm.group(1)) << 10)
+                except (OSError, AttributeError):
+                    continue
+            time.sleep(0.2)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory):
+    require_sandbox()
+    course = tmp_path_factory.mktemp("attack") / "course"
+    shutil.copytree(ROOT / "solutions" / ASSIGNMENT, course / "solutions" / ASSIGNMENT)
+    for name in ("Makefile", "nbgrader_config.py"):
+        shutil.copy(ROOT / name, course / name)
+    with open(course / "nbgrader_config.py", "a") as config:
+        config.write(f"\nc.Execute.timeout = {CELL_TIMEOUT}\n")
+    released = make(course, "release")
+    assert released.returncode == 0, released.stdout + released.stderr
+
+    for student in HONEST:
+        submit(course, ASSIGNMENT, student, fill_in_solutions(course, ASSIGNMENT))
+    for student, (edit, _, _) in IN_THE_CODE.items():
+        submit(course, ASSIGNMENT, student, edit(course))
+    for student, (plant, with_notebook, _, _) in AS_FILES.items():
+        folder = course / "grading" / "submitted" / student / ASSIGNMENT
+        if with_notebook:
+            submit(course, ASSIGNMENT, student, fill_in_solutions(course, ASSIGNMENT))
+        else:
+            folder.mkdir(parents=True)
+        plant(course, folder)
+
+    before = tree_digest(course, skip=course / "grading")
+    with PeakMemory() as memory:
+        graded = make(course, "autograde", ASSIGNMENT=ASSIGNMENT, JOBS="2")
+    feedback = make(course, "feedback", ASSIGNMENT=ASSIGNMENT)
+    grades = make(course, "grades")
+    return {"course": course, "before": before, "after": tree_digest(course, skip=course / "grading"),
+            "peak": memory.peak, "autograde": graded, "feedback": feedback, "grades": grades}
+
+
+def feedback_html_raw(course: Path, student: str) -> str:
+    pages = sorted((course / "grading" / "feedback" / student / ASSIGNMENT).glob("*.html"))
+    assert pages, f"no feedback for {student}"
+    return "\n".join(p.read_text(encoding="utf-8") for p in pages)
+
+
+def feedback_html(course: Path, student: str) -> str:
+    """The student's feedback, words only (a message may be wrapped across lines)."""
+    return " ".join(html.unescape(feedback_html_raw(course, student)).split())
+
+
+# ------------------------------------------------------------------------------------------------
+# The tests
+# ------------------------------------------------------------------------------------------------
+
+def test_every_make_target_succeeds(graded_class):
+    for step in ("autograde", "feedback", "grades"):
+        result = graded_class[step]
+        assert result.returncode == 0, f"make {step} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+
+
+def test_honest_students_keep_full_marks(graded_class):
+    for student in HONEST:
+        assert scores(graded_class["course"], ASSIGNMENT, student) == FULL, student
+
+
+@pytest.mark.parametrize("student", IN_THE_CODE)
+def test_an_attack_in_the_code_earns_exactly_what_the_honest_part_earns(graded_class, student):
+    _, lost, reason = IN_THE_CODE[student]
+    assert scores(graded_class["course"], ASSIGNMENT, student) == {**FULL, **lost}
+    if reason:
+        assert reason in feedback_html(graded_class["course"], student)
+
+
+@pytest.mark.parametrize("student", AS_FILES)
+def test_an_attack_by_file_earns_exactly_what_the_honest_part_earns(graded_class, student):
+    _, _, lost, reason = AS_FILES[student]
+    assert scores(graded_class["course"], ASSIGNMENT, student) == {**FULL, **lost}
+    assert reason in feedback_html(graded_class["course"], student)
+
+
+def test_the_grades_export_lists_every_student(graded_class):
+    exported = (graded_class["course"] / "grading" / "grades.csv").read_text()
+    for student in [*HONEST, *IN_THE_CODE, *AS_FILES]:
+        assert student in exported
+
+
+def test_no_file_outside_grading_changes(graded_class):
+    assert graded_class["after"] == graded_class["before"]
+
+
+def test_nothing_of_the_instructors_reaches_the_feedback(graded_class):
+    course = graded_class["course"]
+    secrets = {"/etc/passwd": Path("/etc/passwd").read_bytes(),
+               "the solution": (course / "solutions" / ASSIGNMENT / NOTEBOOK).read_bytes(),
+               "the gradebook": (course / "grading" / "gradebook.db").read_bytes()[:4096]}
+    for folder, dirs, files in os.walk(course / "grading" / "feedback"):
+        for name in dirs + files:
+            path = Path(folder) / name
+            info = path.lstat()
+            assert stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode), f"{path} is not a plain file"
+            assert info.st_size < 16 << 20, f"{path} is {info.st_size} bytes"
+            if stat.S_ISREG(info.st_mode):
+                content = path.read_bytes()
+                for what, secret in secrets.items():
+                    assert secret not in content, f"{path} holds {what}"
+
+
+def hidden_test_lines(course: Path) -> list[str]:
+    """Every line between the hidden-test markers of the assignment's test cells that has a letter
+    or digit and is not also a line the students may see or write: of the released notebook, or
+    of the solution, with or without its comment (a student who solved it has those lines in their
+    own notebook)."""
+    solution = nbformat.read(course / "solutions" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    released = nbformat.read(course / "exercises" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    theirs = {line.strip() for cell in released.cells for line in cell.source.splitlines()}
+    theirs |= {part.strip() for cell in solution.cells if cell.metadata.get("nbgrader", {}).get("solution")
+               for line in cell.source.splitlines() for part in (line, line.split("  # ")[0])}
+    lines = []
+    for cell in solution.cells:
+        if not cell.metadata.get("nbgrader", {}).get("grade"):
+            continue
+        hidden = False
+        for line in cell.source.splitlines():
+            if "BEGIN HIDDEN TESTS" in line or "END HIDDEN TESTS" in line:
+                hidden = "BEGIN" in line
+            elif hidden and line.strip() not in theirs and any(ch.isalnum() for ch in line):
+                lines.append(line.strip())
+    return lines
+
+
+def test_no_feedback_shows_a_hidden_test(graded_class):
+    course = graded_class["course"]
+    hidden = hidden_test_lines(course)
+    assert len(hidden) > 20, "the assignment's hidden tests were not found"
+    for student in [*HONEST, *IN_THE_CODE, *AS_FILES]:
+        page = html.unescape(re.sub(r"<[^>]+>", "", feedback_html_raw(course, student)))
+        leaked = [line for line in hidden if line in page]
+        assert not leaked, f"the feedback of {student} shows lines of hidden tests: {leaked[:3]}"
+
+
+def test_the_grader_memory_stays_bounded(graded_class):
+    assert 0 < graded_class["peak"] < GRADER_MEMORY_BOUND, f"peak {graded_class['peak'] >> 20} MiB"
