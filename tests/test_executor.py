@@ -30,7 +30,8 @@ from test_exercises import (CLASS, autograde_each, feedback_text, fill_in_soluti
 from test_grading_isolation import attack
 
 from bertlab.autograde.executor import SandboxedExecute  # noqa: E402
-from bertlab.autograde.sandbox import SandboxLimits, processes_of, sandbox_command, sandbox_user  # noqa: E402
+from bertlab.autograde.sandbox import (SandboxLimits, SandboxUnavailable, processes_of, sandbox_command,  # noqa: E402
+                                       sandbox_user)
 
 ASSIGNMENT = "01_input_embeddings"
 FULL = CLASS[ASSIGNMENT].points
@@ -59,6 +60,17 @@ def test_sandboxes_at_the_same_time_get_different_users_and_give_them_back(tmp_p
         assert first != second
     with sandbox_user(uids, tmp_path) as again:
         assert again == first  # the lock went with the sandbox
+
+
+def test_a_lock_folder_others_could_write_to_is_refused(tmp_path):
+    """The user ids' lock folder lives in the host's /tmp: one another user made (or opened up)
+    could hand out ids that are in use, so grading refuses it, saying what to do."""
+    locks = tmp_path / "locks"
+    locks.mkdir()
+    locks.chmod(0o777)
+    with pytest.raises(SandboxUnavailable, match="must be a folder of the grading user's own, mode 0700"):
+        with sandbox_user(range(2_000_000_220, 2_000_000_221), locks):
+            pass
 
 
 def test_a_user_id_that_a_process_runs_as_is_not_claimed(tmp_path):

@@ -42,6 +42,7 @@ import os
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -148,8 +149,15 @@ def sandbox_user(uids: range = SANDBOX_UIDS, locks: Path = LOCKS):
     """Claim a user id of `uids` that no other sandbox holds and no process runs as, for the
     `with` block; afterwards, no process of it is left."""
     locks.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # The folder sits in the host's /tmp: one that someone else made first could hand them the
+    # locks (or links in place of lock files), so only the grader's own, private folder will do.
+    info = locks.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        raise SandboxUnavailable(f"{locks} must be a folder of the grading user's own, mode 0700; it is not "
+                                 "(someone else made it?): remove it and grade again")
     for uid in uids:
-        lock = open(locks / f"{uid}.lock", "a")
+        lock = os.fdopen(os.open(locks / f"{uid}.lock", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW,
+                                 0o600), "a")
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:  # another sandbox has it
