@@ -60,11 +60,14 @@ c.SandboxedExecute.processes = 512  # processes and threads of the sandbox
 c.SandboxedExecute.file_bytes = 64 << 20
 c.SandboxedExecute.tmp_bytes = 256 << 20  # /tmp
 c.SandboxedExecute.work_bytes = 256 << 20  # the kernel's working folder
-# Output kept per cell and per notebook (the rest is cut, with a note), and the largest message the
-# grader reads from a kernel (a bigger one is refused unread; its cell says so).
+# Output kept per cell and per notebook (the rest is cut, with a note); a test cell's recorded
+# answers have a budget of their own (the largest of the course's tests sends 2.5 MiB; a student's
+# float64 answers would send twice that); and the largest message the grader reads from a kernel
+# (a bigger one is refused unread; its cell says so).
 c.SandboxedExecute.cell_output_bytes = 2 << 20
 c.SandboxedExecute.notebook_output_bytes = 8 << 20
-c.SandboxedExecute.message_bytes = 4 << 20
+c.SandboxedExecute.answer_bytes = 8 << 20
+c.SandboxedExecute.message_bytes = 8 << 20
 # A cell past c.Execute.timeout is interrupted; one still running this many seconds later has its
 # kernel stopped (and the cells after it are not run).
 c.SandboxedExecute.interrupt_grace_seconds = 10

@@ -29,6 +29,7 @@ from test_exercises import (CLASS, autograde_each, feedback_text, fill_in_soluti
                             require_sandbox, scores, submit)
 from test_grading_isolation import attack
 
+from bertlab.answers import MIME  # noqa: E402
 from bertlab.autograde.executor import SandboxedExecute  # noqa: E402
 from bertlab.autograde.sandbox import (SandboxLimits, SandboxUnavailable, processes_of, sandbox_command,  # noqa: E402
                                        sandbox_user)
@@ -121,6 +122,25 @@ def test_output_past_a_cells_cap_is_cut_with_a_note_and_the_next_cell_starts_afr
     assert text_of(outputs[2]) == "next\n"
 
 
+def test_a_tests_recorded_answers_are_kept_however_much_the_student_prints():
+    """The answers a test cell records are the test's data: printing past the cell's cap (a debug
+    print in the student's function, called by the test) must not cost them, nor must answers of
+    a few MiB (the largest of the course's tests sends 2.5 MiB)."""
+    require_sandbox()
+    test = new_code_cell("### INPUTS\nn = 700_000\n### ANSWERS\nprint('p' * 3_000_000)\n"
+                         "yours = list(range(n))\n### VERDICT\nassert yours == list(range(n))")
+    test.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 1,
+                                 "grade_id": "test_prints_a_lot", "schema_version": 3}
+    nb = new_notebook(cells=[test])
+    executor = SandboxedExecute(timeout=CELL_TIMEOUT, log=logging.getLogger("test_executor"),
+                                cell_output_bytes=2 * MiB)
+    nb, _ = executor.preprocess(nb, {})
+    outputs = nb.cells[0].outputs
+    assert "output cut: this cell printed more than 2 MiB" in text_of(outputs)
+    answers = [o for o in outputs if o.get("output_type") == "display_data" and MIME in o.get("data", {})]
+    assert len(answers) == 1 and len(str(answers[0])) > 2 * MiB
+
+
 def test_output_past_the_notebooks_cap_is_cut_in_every_later_cell():
     outputs = execute(*['print("y" * 1_000_000)'] * 4, 'print("z")', cell_output_bytes=2 * MiB,
                       notebook_output_bytes=3 * MiB)
@@ -134,7 +154,7 @@ def test_a_message_over_the_socket_limit_is_not_read_and_the_cell_says_so():
     with the reason; the kernel goes on with the next."""
     started = time.monotonic()
     outputs = execute('print("x" * 200_000_000)\nprint("tail")', 'print("next")')
-    assert "output too large: this cell sent an output larger than 4 MiB at once" in text_of(outputs[0])
+    assert "output too large: this cell sent an output larger than 8 MiB at once" in text_of(outputs[0])
     assert text_of(outputs[1]) == "next\n"
     assert time.monotonic() - started < CELL_TIMEOUT + 20
 
@@ -220,10 +240,10 @@ STUDENTS = {
     "displays_a_deep_list": (attack("", extra={"pair_layout": DEEP_LIST}),
                              PARTS_2_AND_3, "could not read a message the kernel sent (RecursionError"),
     "prints_a_huge_line": (attack('print("x" * 200_000_000)'), {},
-                           "output too large: this cell sent an output larger than 4 MiB at once"),
+                           "output too large: this cell sent an output larger than 8 MiB at once"),
     "prints_for_ten_seconds": (attack(PRINTS_FOR_TEN_SECONDS), {}, None),  # cut or refused: see below
     "displays_a_huge_image": (attack(HUGE_IMAGE), {},
-                              "output too large: this cell sent an output larger than 4 MiB at once"),
+                              "output too large: this cell sent an output larger than 8 MiB at once"),
     "fills_tmp_and_its_folder": (attack(fills("/tmp") + "\n" + fills(".")), {},
                                  "MiB: [Errno 28] No space left on device"),
     "writes_to_its_file_descriptors": (attack(WRITES_TO_ITS_OWN_FILE_DESCRIPTORS), {}, None),

@@ -15,7 +15,7 @@ Whatever the kernel does, it costs only its own student, and only from the cell 
   at the socket: a message over `message_bytes` (ZeroMQ's MAXMSGSIZE, per frame) is never read;
   ZeroMQ drops the connection instead, which the grader sees (a socket monitor), notes on the cell
   and connects again. At most `queued_messages` (ZeroMQ's RCVHWM) wait in the grader's queue, so
-  what the grader holds of a kernel's output is bounded by about 64 x 4 MiB, whatever it sends.
+  what the grader holds of a kernel's output is bounded by about 64 x 8 MiB, whatever it sends.
   Measured (tests/test_executor.py): grading a notebook that prints a 200 MB line, prints for 8 s
   or shows a 100 MB image peaks at the same memory as grading an honest one (517 and 516 MiB).
   (MAXMSGSIZE bounds each frame of a message, not their number: a kernel that writes its own
@@ -42,7 +42,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Integer, Type, Unicode
 from zmq.utils.monitor import recv_monitor_message
 
-from bertlab.answers import recording_code, split_test_cell
+from bertlab.answers import MIME, recording_code, split_test_cell
 from bertlab.autograde.cells import is_code_test
 from bertlab.autograde.sandbox import SandboxedKernelManager, SandboxLimits, open_sandbox
 
@@ -169,8 +169,10 @@ class SandboxedExecute(Execute):
     work_bytes = Integer(256 << 20, help="size of the kernel's working folder, bytes").tag(config=True)
     cell_output_bytes = Integer(2 * MiB, help="output a cell may produce, bytes (then it is cut)").tag(config=True)
     notebook_output_bytes = Integer(8 * MiB, help="output a notebook may produce, bytes").tag(config=True)
-    message_bytes = Integer(4 * MiB, help="largest message (frame) the grader reads from the kernel, bytes"
-                            ).tag(config=True)
+    answer_bytes = Integer(8 * MiB, help="recorded answers a test cell may send, bytes (the largest answer of "
+                                         "the course's tests is 2.5 MiB)").tag(config=True)
+    message_bytes = Integer(8 * MiB, help="largest message (frame) the grader reads from the kernel, bytes (at "
+                                          "least answer_bytes)").tag(config=True)
     interrupt_grace_seconds = Integer(10, help="seconds an interrupted cell has to stop before its kernel is "
                                                "stopped").tag(config=True)
     kernel_died = Unicode("The kernel stopped in this cell ({reason}); the cells after it were not run, so their "
@@ -217,6 +219,7 @@ class SandboxedExecute(Execute):
         if cell.cell_type != "code":
             return super().preprocess_cell(cell, resources, index)
         self._running, self._cell_bytes, self._cut = index, 0, False
+        self._in_test, self._answers_bytes = is_code_test(cell), 0
         source = cell.source
         if is_code_test(cell):
             parts = split_test_cell(cell.source)
@@ -258,11 +261,22 @@ class SandboxedExecute(Execute):
     def process_message(self, msg, cell, cell_index):
         """Count every message that would add to the notebook against the cell's and the
         notebook's caps; past either, the message and the rest of the cell's are dropped (and the
-        cell says so, once)."""
+        cell says so, once). A test cell's recorded answers are the test's data, not the student's
+        output: they have a budget of their own (`answer_bytes` per test cell), so that printing
+        in a test cannot crowd them out, and they do not count against the notebook (the judge
+        takes them out of the graded notebook)."""
         kind = msg["msg_type"]
         if kind in ("status", "execute_input", "clear_output"):
             return super().process_message(msg, cell, cell_index)
         size = output_bytes(msg["content"])
+        if self._in_test and kind == "display_data" and MIME in msg["content"].get("data", {}):
+            if self._answers_bytes + size > self.answer_bytes:
+                cell.outputs.append(NotebookNode(output_type="stream", name="stdout", text=(
+                    f"\noutput cut: this test's recorded answers are over {self._mib(self.answer_bytes)}; "
+                    "they were not kept.\n")))
+                return None
+            self._answers_bytes += size
+            return super().process_message(msg, cell, cell_index)
         if self._cut or self._cell_bytes + size > self.cell_output_bytes:
             return self._cut_output(cell, f"this cell printed more than {self._mib(self.cell_output_bytes)}")
         if self._notebook_full or self._notebook_bytes + size > self.notebook_output_bytes:
