@@ -119,7 +119,8 @@ def test_output_past_a_cells_cap_is_cut_with_a_note_and_the_next_cell_starts_afr
     for cut in outputs[:2]:
         assert sum(len(str(o)) for o in cut) < 2 * MiB + 200_000
         assert "output cut: this cell printed more than 2 MiB; the rest was not kept." in text_of(cut)
-    assert text_of(outputs[2]) == "next\n"
+    # (Under load the kernel may split or flush its stdout once more, empty: only what it says counts.)
+    assert text_of(outputs[2]).strip() == "next"
 
 
 def test_a_tests_recorded_answers_are_kept_however_much_the_student_prints():
