@@ -15,6 +15,8 @@ The modules, by subject:
   (chapter 2);
 - `predictions`: what a model answers: fill-mask bars, P(IsNext) bars, genre probabilities and
   their explorers (chapters 3 to 5);
+- `input_diagram`, `encoder_diagram`, `mlm_diagram`, `nsp_diagram`: the four pictures of BERT, one
+  per chapter, each drawn from a real sentence or pair and the model's own tensors;
 - `_common`: what they share (array conversion, colour palettes, encoding one sentence or pair).
 
 matplotlib is imported with this package, and ipywidgets only inside the widget functions
@@ -55,6 +57,10 @@ from .predictions import (
     shorten,
     word_spans,
 )
+from .encoder_diagram import draw_contextual_embeddings
+from .input_diagram import draw_input_embeddings
+from .mlm_diagram import draw_masked_lm
+from .nsp_diagram import draw_next_sentence
 from .tables import SPECIAL_TOKENS, HTMLTable, encoding_table, token_chip, tokenization_table
 
 __all__ = [
@@ -70,4 +76,6 @@ __all__ = [
     "plot_fill_mask", "word_spans", "plot_word_predictions", "fill_mask_explorer",
     "NSP_COLORS", "next_sentence_probabilities", "shorten", "plot_isnext_bars", "next_sentence_explorer",
     "genre_probabilities", "plot_genre_probabilities", "genre_explorer",
+    # the four pictures of BERT (one per chapter)
+    "draw_input_embeddings", "draw_contextual_embeddings", "draw_masked_lm", "draw_next_sentence",
 ]
