@@ -13,10 +13,20 @@ from .model import (
 )
 
 __all__ = [
-    "BertConfig", "PRESETS",
-    "BertModel", "BertForPreTraining", "BertForMaskedLM", "BertForSequenceClassification",
-    "BertOutput", "PreTrainingOutput", "MaskedLMOutput", "SequenceClassifierOutput",
-    "WordPieceTokenizer", "fill_mask", "next_sentence_probability", "shakespeare_bert",
+    "BertConfig",
+    "PRESETS",
+    "BertModel",
+    "BertForPreTraining",
+    "BertForMaskedLM",
+    "BertForSequenceClassification",
+    "BertOutput",
+    "PreTrainingOutput",
+    "MaskedLMOutput",
+    "SequenceClassifierOutput",
+    "WordPieceTokenizer",
+    "fill_mask",
+    "next_sentence_probability",
+    "shakespeare_bert",
 ]
 
 
@@ -24,8 +34,10 @@ def __getattr__(name):
     # The tokenizer pulls in HF tokenizers; import it (and what uses it) only when asked for.
     if name == "WordPieceTokenizer":
         from .tokenizer import WordPieceTokenizer
+
         return WordPieceTokenizer
     if name in ("fill_mask", "next_sentence_probability", "shakespeare_bert"):
         from . import predict
+
         return getattr(predict, name)
     raise AttributeError(f"module 'bertlab' has no attribute {name!r}")

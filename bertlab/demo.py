@@ -31,8 +31,10 @@ def main():
     model = bertlab.BertModel.from_pretrained().eval()
     c = model.config
     params = sum(p.numel() for p in model.parameters())
-    print(f"Embedded encoder: all-MiniLM-L6-v2, {c.num_hidden_layers} layers, hidden {c.hidden_size}, "
-          f"{c.num_attention_heads} heads, vocab {c.vocab_size}, {params / 1e6:.1f}M parameters\n")
+    print(
+        f"Embedded encoder: all-MiniLM-L6-v2, {c.num_hidden_layers} layers, hidden {c.hidden_size}, "
+        f"{c.num_attention_heads} heads, vocab {c.vocab_size}, {params / 1e6:.1f}M parameters\n"
+    )
 
     a, b = "The quick brown fox jumps over the embankment.", "It was unbelievably fast!"
     pair = tokenizer.encode(a, b)
@@ -51,7 +53,9 @@ def main():
         vectors = {k: word_vector(model, tokenizer, s, "bank", layer) for k, s in sentences.items()}
         sim = lambda x, y: F.cosine_similarity(vectors[x], vectors[y], dim=0).item()
         name = "layer 0 (embeddings, no context)" if layer == 0 else f"layer {layer} (contextual)"
-        print(f"  {name:<34} river~money {sim('river', 'money'):.3f}   money~loan {sim('money', 'loan'):.3f}")
+        print(
+            f"  {name:<34} river~money {sim('river', 'money'):.3f}   money~loan {sim('money', 'loan'):.3f}"
+        )
     print()
 
     batch = tokenizer(sentences["money"])
@@ -59,9 +63,13 @@ def main():
     with torch.no_grad():
         attentions = model(**batch, output_attentions=True).attentions
     layer, head = 2, 5
-    probs = attentions[layer][0, head]                                    # (T, T)
+    probs = attentions[layer][0, head]  # (T, T)
     print(f"Where layer {layer}, head {head} looks from each token (its strongest target):")
-    print("  " + ", ".join(f"{t}->{tokens[int(probs[i].argmax())]}" for i, t in enumerate(tokens)) + "\n")
+    print(
+        "  "
+        + ", ".join(f"{t}->{tokens[int(probs[i].argmax())]}" for i, t in enumerate(tokens))
+        + "\n"
+    )
 
     config = bertlab.BertConfig.preset("tiny")
     pretraining = bertlab.BertForPreTraining(config).eval()
@@ -71,9 +79,11 @@ def main():
     batch["input_ids"][0, 3] = tokenizer.mask_token_id
     with torch.no_grad():
         out = pretraining(**batch, labels=labels, next_sentence_label=torch.tensor([0]))
-    print(f"An untrained BertForPreTraining ({config.num_hidden_layers} layers, hidden {config.hidden_size}): "
-          f"MLM loss {out.mlm_loss:.2f} (ln V = {math.log(config.vocab_size):.2f}, a uniform guess), "
-          f"NSP loss {out.nsp_loss:.2f} (ln 2 = {math.log(2):.2f}). Pretraining is what lowers them.")
+    print(
+        f"An untrained BertForPreTraining ({config.num_hidden_layers} layers, hidden {config.hidden_size}): "
+        f"MLM loss {out.mlm_loss:.2f} (ln V = {math.log(config.vocab_size):.2f}, a uniform guess), "
+        f"NSP loss {out.nsp_loss:.2f} (ln 2 = {math.log(2):.2f}). Pretraining is what lowers them."
+    )
 
 
 if __name__ == "__main__":

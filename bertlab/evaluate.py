@@ -18,10 +18,12 @@ from .model import IGNORE_INDEX
 
 
 @torch.no_grad()
-def evaluate_pretraining(model, tokenizer, documents, *, max_seq_len: int = 128, batch_size: int = 64,
-                         seed: int = 0) -> dict:
+def evaluate_pretraining(
+    model, tokenizer, documents, *, max_seq_len: int = 128, batch_size: int = 64, seed: int = 0
+) -> dict:
     """MLM top-1 and NSP accuracy over one seeded epoch of pairs (and masks) built from documents."""
     from .data import PretrainingCollator, make_pairs
+
     pairs = make_pairs(documents, tokenizer, max_seq_len=max_seq_len, seed=seed)
     collate = PretrainingCollator(tokenizer)
     generator = torch.Generator().manual_seed(seed)
@@ -30,12 +32,22 @@ def evaluate_pretraining(model, tokenizer, documents, *, max_seq_len: int = 128,
     mlm_correct = nsp_correct = n_masked = 0
     targets = Counter()
     for start in range(0, len(pairs), batch_size):
-        batch = {k: v.to(model.device) for k, v in collate(pairs[start:start + batch_size], generator=generator).items()}
-        out = model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"],
-                    labels=batch["labels"], predict_masked_only=True)
+        batch = {
+            k: v.to(model.device)
+            for k, v in collate(pairs[start : start + batch_size], generator=generator).items()
+        }
+        out = model(
+            batch["input_ids"],
+            batch["token_type_ids"],
+            batch["attention_mask"],
+            labels=batch["labels"],
+            predict_masked_only=True,
+        )
         masked_targets = batch["labels"][batch["labels"] != IGNORE_INDEX]
         mlm_correct += int((out.prediction_logits.argmax(-1) == masked_targets).sum())
-        nsp_correct += int((out.seq_relationship_logits.argmax(-1) == batch["next_sentence_label"]).sum())
+        nsp_correct += int(
+            (out.seq_relationship_logits.argmax(-1) == batch["next_sentence_label"]).sum()
+        )
         n_masked += len(masked_targets)
         targets.update(masked_targets.tolist())
     model.train(was_training)
@@ -51,24 +63,42 @@ def evaluate_pretraining(model, tokenizer, documents, *, max_seq_len: int = 128,
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m bertlab.evaluate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", help="an HF checkpoint folder of a BertForPreTraining, with its vocab.txt, "
-                        "or 'shakespeare-mini' (the shipped one)")
-    parser.add_argument("--max-seq-len", type=int, default=128, help="tokens per pair (default: 128)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the pairs and masks (default: 0)")
+    parser = argparse.ArgumentParser(
+        prog="python -m bertlab.evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "model",
+        help="an HF checkpoint folder of a BertForPreTraining, with its vocab.txt, "
+        "or 'shakespeare-mini' (the shipped one)",
+    )
+    parser.add_argument(
+        "--max-seq-len", type=int, default=128, help="tokens per pair (default: 128)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the pairs and masks (default: 0)"
+    )
     args = parser.parse_args(argv)
 
     from .data import shakespeare_documents
     from .model import BertForPreTraining
     from .tokenizer import WordPieceTokenizer
+
     model = BertForPreTraining.from_pretrained(args.model)
     tokenizer = WordPieceTokenizer.from_vocab(args.model)
-    result = evaluate_pretraining(model, tokenizer, shakespeare_documents("heldout"),
-                                  max_seq_len=args.max_seq_len, seed=args.seed)
+    result = evaluate_pretraining(
+        model,
+        tokenizer,
+        shakespeare_documents("heldout"),
+        max_seq_len=args.max_seq_len,
+        seed=args.seed,
+    )
     print(f"held-out plays: {result['pairs']} pairs, {result['masked_tokens']} masked tokens")
-    print(f"MLM top-1 accuracy  {result['mlm_top1']:.3f}   (most frequent token {result['most_frequent_token']!r}: "
-          f"{result['mlm_most_frequent_token_baseline']:.3f})")
+    print(
+        f"MLM top-1 accuracy  {result['mlm_top1']:.3f}   (most frequent token {result['most_frequent_token']!r}: "
+        f"{result['mlm_most_frequent_token_baseline']:.3f})"
+    )
     print(f"NSP accuracy        {result['nsp_accuracy']:.3f}   (chance: 0.500)")
 
 

@@ -42,6 +42,7 @@ from .train import build_optimizer, derived_seed, warmup_then_linear_decay
 # 1. Labelled passages
 # ================================================================================================
 
+
 @dataclass(frozen=True)
 class Passage:
     """A few consecutive sentences of one scene, and the index of its label."""
@@ -52,9 +53,16 @@ class Passage:
     scene: str
 
 
-def make_passages(documents: Sequence[Document], labels: Sequence[str], *, label_by: str = "genre",
-                  sentences_per_passage: int = 2, min_words: int = 8, per_label: int | None = None,
-                  seed: int = 0) -> list[Passage]:
+def make_passages(
+    documents: Sequence[Document],
+    labels: Sequence[str],
+    *,
+    label_by: str = "genre",
+    sentences_per_passage: int = 2,
+    min_words: int = 8,
+    per_label: int | None = None,
+    seed: int = 0,
+) -> list[Passage]:
     """Cut documents into labelled passages, the same number for every label, in a seeded random order.
 
     documents: e.g. `shakespeare_documents("train")`. A document whose `label_by` value is not in
@@ -69,19 +77,34 @@ def make_passages(documents: Sequence[Document], labels: Sequence[str], *, label
     seed: which passages are drawn, and their order. Same arguments, same list.
     """
     documents = _check_documents(documents)
-    if isinstance(labels, str) or not isinstance(labels, Sequence) or not all(isinstance(l, str) for l in labels):
-        raise TypeError(f"labels must be a list of str, e.g. ['comedies', 'tragedies'], got {labels!r}")
+    if (
+        isinstance(labels, str)
+        or not isinstance(labels, Sequence)
+        or not all(isinstance(l, str) for l in labels)
+    ):
+        raise TypeError(
+            f"labels must be a list of str, e.g. ['comedies', 'tragedies'], got {labels!r}"
+        )
     if len(labels) < 2 or len(set(labels)) != len(labels):
         raise ValueError(f"labels must name at least 2 distinct classes, got {list(labels)}")
     if label_by not in ("genre", "play"):
-        raise ValueError(f'label_by must be "genre" or "play" (the Document field that gives the label), '
-                         f"got {label_by!r}")
-    for name, value, least in (("sentences_per_passage", sentences_per_passage, 1), ("min_words", min_words, 0),
-                               ("seed", seed, 0)):
+        raise ValueError(
+            f'label_by must be "genre" or "play" (the Document field that gives the label), '
+            f"got {label_by!r}"
+        )
+    for name, value, least in (
+        ("sentences_per_passage", sentences_per_passage, 1),
+        ("min_words", min_words, 0),
+        ("seed", seed, 0),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"{name} must be an int >= {least}, got {value!r}")
-    if per_label is not None and (isinstance(per_label, bool) or not isinstance(per_label, int) or per_label < 1):
-        raise ValueError(f"per_label must be None (as many as the rarest label has) or an int >= 1, got {per_label!r}")
+    if per_label is not None and (
+        isinstance(per_label, bool) or not isinstance(per_label, int) or per_label < 1
+    ):
+        raise ValueError(
+            f"per_label must be None (as many as the rarest label has) or an int >= 1, got {per_label!r}"
+        )
 
     index = {name: i for i, name in enumerate(labels)}
     by_label: list[list[Passage]] = [[] for _ in labels]
@@ -91,23 +114,33 @@ def make_passages(documents: Sequence[Document], labels: Sequence[str], *, label
             continue
         n = sentences_per_passage
         for start in range(0, len(document.sentences) - n + 1, n):
-            text = " ".join(document.sentences[start:start + n])
+            text = " ".join(document.sentences[start : start + n])
             if len(text.split()) >= min_words:
-                by_label[index[value]].append(Passage(text, index[value], document.play, document.scene))
+                by_label[index[value]].append(
+                    Passage(text, index[value], document.play, document.scene)
+                )
 
     counts = {name: len(found) for name, found in zip(labels, by_label)}
     empty = [name for name, count in counts.items() if count == 0]
     if empty:
         present = sorted({getattr(d, label_by) for d in documents})
-        raise ValueError(f"no passage has the {label_by} {empty}; the documents' {label_by} values are {present}: "
-                         "choose labels among them, spelled the same way, or pass documents that have them")
+        raise ValueError(
+            f"no passage has the {label_by} {empty}; the documents' {label_by} values are {present}: "
+            "choose labels among them, spelled the same way, or pass documents that have them"
+        )
     n_each = min(counts.values()) if per_label is None else per_label
     if n_each > min(counts.values()):
-        raise ValueError(f"per_label={per_label} is more than some labels have: {counts}; "
-                         "lower it, or pass per_label=None to take as many as the rarest label has")
+        raise ValueError(
+            f"per_label={per_label} is more than some labels have: {counts}; "
+            "lower it, or pass per_label=None to take as many as the rarest label has"
+        )
 
     g = torch.Generator().manual_seed(seed)
-    chosen = [found[i] for found in by_label for i in torch.randperm(len(found), generator=g)[:n_each].tolist()]
+    chosen = [
+        found[i]
+        for found in by_label
+        for i in torch.randperm(len(found), generator=g)[:n_each].tolist()
+    ]
     return [chosen[i] for i in torch.randperm(len(chosen), generator=g).tolist()]  # labels mixed
 
 
@@ -123,8 +156,15 @@ def majority_baseline(train: Sequence[Passage], test: Sequence[Passage]) -> floa
 # 2. The model
 # ================================================================================================
 
-def load_classifier(checkpoint: str = "shakespeare-mini", labels: Sequence[str] = ("LABEL_0", "LABEL_1"), *,
-                    pretrained: bool = True, dropout: float = 0.1, seed: int = 0) -> BertForSequenceClassification:
+
+def load_classifier(
+    checkpoint: str = "shakespeare-mini",
+    labels: Sequence[str] = ("LABEL_0", "LABEL_1"),
+    *,
+    pretrained: bool = True,
+    dropout: float = 0.1,
+    seed: int = 0,
+) -> BertForSequenceClassification:
     """A BertForSequenceClassification with one output per label.
 
     pretrained=True: the checkpoint's encoder and pooler (a BertForPreTraining checkpoint loads: its
@@ -134,9 +174,15 @@ def load_classifier(checkpoint: str = "shakespeare-mini", labels: Sequence[str] 
     pretrained without). seed: the random initialisation (the classifier's, or everything's).
     """
     from ._paths import resolve_checkpoint
-    overrides = dict(id2label=dict(enumerate(labels)),
-                     hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
-    torch.manual_seed(seed)  # the new weights are drawn from the global generator, as in nn.Module init
+
+    overrides = dict(
+        id2label=dict(enumerate(labels)),
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
+    )
+    torch.manual_seed(
+        seed
+    )  # the new weights are drawn from the global generator, as in nn.Module init
     if pretrained:
         return BertForSequenceClassification.from_pretrained(checkpoint, **overrides)
     config = BertConfig.load(resolve_checkpoint(checkpoint))
@@ -144,10 +190,14 @@ def load_classifier(checkpoint: str = "shakespeare-mini", labels: Sequence[str] 
     return BertForSequenceClassification(config).eval()
 
 
-def encode(tokenizer, passages: Sequence[Passage], max_seq_len: int, device) -> dict[str, torch.Tensor]:
+def encode(
+    tokenizer, passages: Sequence[Passage], max_seq_len: int, device
+) -> dict[str, torch.Tensor]:
     """A padded batch: input_ids, token_type_ids, attention_mask (B, T), labels (B,). T <= max_seq_len:
     longer passages lose their end."""
-    batch = tokenizer([p.text for p in passages], max_length=max_seq_len, padding=True, truncation=True)
+    batch = tokenizer(
+        [p.text for p in passages], max_length=max_seq_len, padding=True, truncation=True
+    )
     batch["labels"] = torch.tensor([p.label for p in passages])
     return {k: v.to(device) for k, v in batch.items()}
 
@@ -171,20 +221,28 @@ def autocast_for(device: torch.device, precision: str):
 
 @dataclass
 class FinetuneConfig:
-    steps: int = 80               # optimizer steps; the passages are cycled in a fresh order each epoch
+    steps: int = 80  # optimizer steps; the passages are cycled in a fresh order each epoch
     batch_size: int = 32
-    lr: float = 2e-4              # peak learning rate: small, the encoder should be adjusted, not relearned
+    lr: float = 2e-4  # peak learning rate: small, the encoder should be adjusted, not relearned
     warmup_fraction: float = 0.1  # share of the steps spent warming the learning rate up from 0
-    weight_decay: float = 0.01    # not on biases and LayerNorm (see bertlab.train.build_optimizer)
+    weight_decay: float = 0.01  # not on biases and LayerNorm (see bertlab.train.build_optimizer)
     clip_grad_norm: float = 1.0
-    max_seq_len: int = 48         # tokens per passage, [CLS] and [SEP] included; longer ones lose their end
-    precision: str = "fp32"       # "fp32", "bf16" or "fp16": autocast's dtype for the forward pass
-    seed: int = 0                 # order of the passages and dropout masks (initialisation: load_classifier)
-    eval_every: int = 0           # steps between evaluations on eval_passages (0: only after the last step)
+    max_seq_len: int = (
+        48  # tokens per passage, [CLS] and [SEP] included; longer ones lose their end
+    )
+    precision: str = "fp32"  # "fp32", "bf16" or "fp16": autocast's dtype for the forward pass
+    seed: int = 0  # order of the passages and dropout masks (initialisation: load_classifier)
+    eval_every: int = 0  # steps between evaluations on eval_passages (0: only after the last step)
 
 
-def finetune(model: BertForSequenceClassification, tokenizer, passages: Sequence[Passage], cfg: FinetuneConfig,
-             *, eval_passages: Sequence[Passage] | None = None) -> list[dict]:
+def finetune(
+    model: BertForSequenceClassification,
+    tokenizer,
+    passages: Sequence[Passage],
+    cfg: FinetuneConfig,
+    *,
+    eval_passages: Sequence[Passage] | None = None,
+) -> list[dict]:
     """Fine-tune `model` in place on `passages`; returns the log, one dict per step: step, loss, accuracy
     (of that batch), lr, grad_norm, and eval_accuracy on the steps where eval_passages were scored.
 
@@ -194,12 +252,16 @@ def finetune(model: BertForSequenceClassification, tokenizer, passages: Sequence
         raise ValueError("passages is empty; build them with make_passages(documents, labels)")
     for name in ("steps", "batch_size", "max_seq_len"):
         if not isinstance(getattr(cfg, name), int) or getattr(cfg, name) < 1:
-            raise ValueError(f"FinetuneConfig.{name} must be a positive int, got {getattr(cfg, name)!r}")
+            raise ValueError(
+                f"FinetuneConfig.{name} must be a positive int, got {getattr(cfg, name)!r}"
+            )
     autocast = autocast_for(model.device, cfg.precision)  # checks cfg.precision first
     bad = [p.label for p in passages if not 0 <= p.label < model.config.num_labels]
     if bad:
-        raise ValueError(f"passage label {bad[0]} is outside the model's {model.config.num_labels} labels; "
-                         "build the model with load_classifier(..., labels) using the passages' label list")
+        raise ValueError(
+            f"passage label {bad[0]} is outside the model's {model.config.num_labels} labels; "
+            "build the model with load_classifier(..., labels) using the passages' label list"
+        )
     device = model.device
     optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay)
     warmup_steps = max(1, round(cfg.warmup_fraction * cfg.steps))
@@ -216,28 +278,46 @@ def finetune(model: BertForSequenceClassification, tokenizer, passages: Sequence
             g = torch.Generator().manual_seed(derived_seed(cfg.seed, "order", epoch))
             order += torch.randperm(len(passages), generator=g).tolist()
             epoch += 1
-        batch = encode(tokenizer, [passages[i] for i in order[:cfg.batch_size]], cfg.max_seq_len, device)  # (B, T)
-        del order[:cfg.batch_size]
+        batch = encode(
+            tokenizer, [passages[i] for i in order[: cfg.batch_size]], cfg.max_seq_len, device
+        )  # (B, T)
+        del order[: cfg.batch_size]
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr * warmup_then_linear_decay(step, warmup_steps, cfg.steps)
         torch.manual_seed(derived_seed(cfg.seed, "dropout", step))  # reproducible dropout masks
 
-        with autocast:  # logits (B, L); the loss is computed in fp32 by the model whatever the precision
-            out = model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"], labels=batch["labels"])
-        scaler.scale(out.loss).backward()                      # fp16: loss x scale, so gradients x scale
-        scaler.unscale_(optimizer)                             # clip the true gradients, not scaled ones
+        with (
+            autocast
+        ):  # logits (B, L); the loss is computed in fp32 by the model whatever the precision
+            out = model(
+                batch["input_ids"],
+                batch["token_type_ids"],
+                batch["attention_mask"],
+                labels=batch["labels"],
+            )
+        scaler.scale(out.loss).backward()  # fp16: loss x scale, so gradients x scale
+        scaler.unscale_(optimizer)  # clip the true gradients, not scaled ones
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
-        scaler.step(optimizer)                                 # skips the step if fp16 overflowed
+        scaler.step(optimizer)  # skips the step if fp16 overflowed
         scaler.update()
         optimizer.zero_grad(set_to_none=True)
 
-        row = {"step": step + 1, "loss": out.loss.item(), "lr": optimizer.param_groups[0]["lr"],
-               "accuracy": (out.logits.argmax(-1) == batch["labels"]).float().mean().item(),
-               "grad_norm": float(grad_norm)}
+        row = {
+            "step": step + 1,
+            "loss": out.loss.item(),
+            "lr": optimizer.param_groups[0]["lr"],
+            "accuracy": (out.logits.argmax(-1) == batch["labels"]).float().mean().item(),
+            "grad_norm": float(grad_norm),
+        }
         last = step + 1 == cfg.steps
         if eval_passages and (last or (cfg.eval_every and (step + 1) % cfg.eval_every == 0)):
-            row["eval_accuracy"] = evaluate_classifier(model, tokenizer, eval_passages,
-                                                       max_seq_len=cfg.max_seq_len, precision=cfg.precision).accuracy
+            row["eval_accuracy"] = evaluate_classifier(
+                model,
+                tokenizer,
+                eval_passages,
+                max_seq_len=cfg.max_seq_len,
+                precision=cfg.precision,
+            ).accuracy
             model.train()
         log.append(row)
     return log
@@ -247,21 +327,31 @@ def finetune(model: BertForSequenceClassification, tokenizer, passages: Sequence
 # 4. Evaluation
 # ================================================================================================
 
+
 @dataclass
 class Evaluation:
     accuracy: float
-    confusion: torch.Tensor       # (L, L) counts: row = true label, column = predicted label
-    predictions: torch.Tensor     # (N,) predicted label of each passage, in order
+    confusion: torch.Tensor  # (L, L) counts: row = true label, column = predicted label
+    predictions: torch.Tensor  # (N,) predicted label of each passage, in order
 
 
 def confusion_matrix(predicted: torch.Tensor, true: torch.Tensor, num_labels: int) -> torch.Tensor:
     """(L, L) counts of (true, predicted) pairs: entry [i, j] = passages of label i predicted as j."""
-    return torch.bincount(true * num_labels + predicted, minlength=num_labels * num_labels).view(num_labels, num_labels)
+    return torch.bincount(true * num_labels + predicted, minlength=num_labels * num_labels).view(
+        num_labels, num_labels
+    )
 
 
 @torch.no_grad()
-def evaluate_classifier(model, tokenizer, passages: Sequence[Passage], *, batch_size: int = 128,
-                        max_seq_len: int = 64, precision: str = "fp32") -> Evaluation:
+def evaluate_classifier(
+    model,
+    tokenizer,
+    passages: Sequence[Passage],
+    *,
+    batch_size: int = 128,
+    max_seq_len: int = 64,
+    precision: str = "fp32",
+) -> Evaluation:
     """Accuracy and confusion matrix of `model` on `passages`, in eval mode (no dropout)."""
     if not passages:
         raise ValueError("passages is empty: there is nothing to evaluate")
@@ -269,15 +359,19 @@ def evaluate_classifier(model, tokenizer, passages: Sequence[Passage], *, batch_
     model.eval()
     predicted = []
     for start in range(0, len(passages), batch_size):
-        batch = encode(tokenizer, passages[start:start + batch_size], max_seq_len, model.device)
+        batch = encode(tokenizer, passages[start : start + batch_size], max_seq_len, model.device)
         with autocast:
-            logits = model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]).logits  # (B, L)
+            logits = model(
+                batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]
+            ).logits  # (B, L)
         predicted.append(logits.argmax(-1).cpu())
-    predictions = torch.cat(predicted)                                                # (N,)
-    true = torch.tensor([p.label for p in passages])                                  # (N,)
-    return Evaluation(accuracy=(predictions == true).float().mean().item(),
-                      confusion=confusion_matrix(predictions, true, model.config.num_labels),
-                      predictions=predictions)
+    predictions = torch.cat(predicted)  # (N,)
+    true = torch.tensor([p.label for p in passages])  # (N,)
+    return Evaluation(
+        accuracy=(predictions == true).float().mean().item(),
+        confusion=confusion_matrix(predictions, true, model.config.num_labels),
+        predictions=predictions,
+    )
 
 
 # ================================================================================================
@@ -285,9 +379,12 @@ def evaluate_classifier(model, tokenizer, passages: Sequence[Passage], *, batch_
 # ================================================================================================
 
 HELP = {
-    "steps": "optimizer steps", "batch_size": "passages per step", "lr": "peak learning rate of AdamW",
+    "steps": "optimizer steps",
+    "batch_size": "passages per step",
+    "lr": "peak learning rate of AdamW",
     "warmup_fraction": "share of the steps spent warming up the learning rate",
-    "weight_decay": "AdamW weight decay (not on biases and LayerNorm)", "clip_grad_norm": "clip the gradient norm to this",
+    "weight_decay": "AdamW weight decay (not on biases and LayerNorm)",
+    "clip_grad_norm": "clip the gradient norm to this",
     "max_seq_len": "tokens per passage, [CLS] and [SEP] included (longer ones are cut)",
     "precision": "fp32, bf16 or fp16 (autocast; fp16 with a gradient scaler)",
     "seed": "seed of the passages, their order, dropout and the new weights",
@@ -298,36 +395,62 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m bertlab.finetune",
         description="Fine-tune a pretrained BERT to tell the genre of a Shakespeare passage: fine-tunes on "
-                    "passages of the plays that pretraining saw, tests on the held-out plays "
-                    "(bertlab.data.HELDOUT_PLAYS), with the same number of passages of each genre.")
-    parser.add_argument("--checkpoint", default="shakespeare-mini",
-                        help="checkpoint folder with its vocab.txt, or 'shakespeare-mini' (default)")
-    parser.add_argument("--labels", default="comedies,roman,tragedies",
-                        help="comma-separated genres; the held-out plays must include each (default: %(default)s)")
-    parser.add_argument("--from-scratch", action="store_true", help="same architecture, random initialisation")
-    parser.add_argument("--out", help="save the fine-tuned model and its vocab.txt here (an HF checkpoint folder)")
+        "passages of the plays that pretraining saw, tests on the held-out plays "
+        "(bertlab.data.HELDOUT_PLAYS), with the same number of passages of each genre.",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        default="shakespeare-mini",
+        help="checkpoint folder with its vocab.txt, or 'shakespeare-mini' (default)",
+    )
+    parser.add_argument(
+        "--labels",
+        default="comedies,roman,tragedies",
+        help="comma-separated genres; the held-out plays must include each (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--from-scratch", action="store_true", help="same architecture, random initialisation"
+    )
+    parser.add_argument(
+        "--out", help="save the fine-tuned model and its vocab.txt here (an HF checkpoint folder)"
+    )
     for f in dataclasses.fields(FinetuneConfig):  # the defaults are the chapter's settings
         if f.name in HELP:
-            parser.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default,
-                                help=f"{HELP[f.name]} (default: {f.default})")
+            parser.add_argument(
+                "--" + f.name.replace("_", "-"),
+                type=type(f.default),
+                default=f.default,
+                help=f"{HELP[f.name]} (default: {f.default})",
+            )
     args = parser.parse_args(argv)
     cfg = FinetuneConfig(**{name: getattr(args, name) for name in HELP})
 
     from .data import shakespeare_documents
     from .tokenizer import WordPieceTokenizer
+
     labels = args.labels.split(",")
     train = make_passages(shakespeare_documents("train"), labels, seed=cfg.seed)
     test = make_passages(shakespeare_documents("heldout"), labels, seed=cfg.seed)
     tokenizer = WordPieceTokenizer.from_vocab(args.checkpoint)
-    model = load_classifier(args.checkpoint, labels, pretrained=not args.from_scratch, seed=cfg.seed)
+    model = load_classifier(
+        args.checkpoint, labels, pretrained=not args.from_scratch, seed=cfg.seed
+    )
     model = model.to("cuda" if torch.cuda.is_available() else "cpu")
-    print(f"{len(train)} passages to fine-tune on, {len(test)} to test on, labels {labels}, device {model.device}")
+    print(
+        f"{len(train)} passages to fine-tune on, {len(test)} to test on, labels {labels}, device {model.device}"
+    )
     started = time.perf_counter()
     log = finetune(model, tokenizer, train, cfg)
-    result = evaluate_classifier(model, tokenizer, test, max_seq_len=cfg.max_seq_len, precision=cfg.precision)
-    print(f"{cfg.steps} steps in {time.perf_counter() - started:.0f} s, mean loss of the last 10 steps "
-          f"{sum(r['loss'] for r in log[-10:]) / len(log[-10:]):.3f}")
-    print(f"test accuracy {result.accuracy:.3f}   (majority class: {majority_baseline(train, test):.3f})")
+    result = evaluate_classifier(
+        model, tokenizer, test, max_seq_len=cfg.max_seq_len, precision=cfg.precision
+    )
+    print(
+        f"{cfg.steps} steps in {time.perf_counter() - started:.0f} s, mean loss of the last 10 steps "
+        f"{sum(r['loss'] for r in log[-10:]) / len(log[-10:]):.3f}"
+    )
+    print(
+        f"test accuracy {result.accuracy:.3f}   (majority class: {majority_baseline(train, test):.3f})"
+    )
     print("confusion matrix (rows: true label, columns: predicted):")
     for label, row in zip(labels, result.confusion.tolist()):
         print(f"  {label:>12s} " + " ".join(f"{n:6d}" for n in row))

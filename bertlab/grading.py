@@ -31,9 +31,14 @@ WIDTH = 80
 
 def wrap(text: str, width: int = WIDTH) -> str:
     """`text` with each of its lines wrapped at `width` columns (continuations indented by 2)."""
-    return "\n".join(textwrap.fill(line, width, subsequent_indent="  ", break_long_words=True,
-                                    break_on_hyphens=False) if len(line) > width else line
-                     for line in text.splitlines())
+    return "\n".join(
+        textwrap.fill(
+            line, width, subsequent_indent="  ", break_long_words=True, break_on_hyphens=False
+        )
+        if len(line) > width
+        else line
+        for line in text.splitlines()
+    )
 
 
 class WrongAnswer(AssertionError):
@@ -55,7 +60,9 @@ def _fail(what: str, problem: str, *, mistake: str | None = None, hint: str | No
     raise WrongAnswer(wrap("\n".join(lines)))
 
 
-def _matching_mistake(actual, mistakes: Mapping[str, Any], same: Callable[[Any, Any], bool]) -> str | None:
+def _matching_mistake(
+    actual, mistakes: Mapping[str, Any], same: Callable[[Any, Any], bool]
+) -> str | None:
     for description, wrong_answer in mistakes.items():
         try:
             if same(actual, wrong_answer):
@@ -65,13 +72,25 @@ def _matching_mistake(actual, mistakes: Mapping[str, Any], same: Callable[[Any, 
     return None
 
 
-def check_type(value, expected_type: type | tuple[type, ...], *, what: str, hint: str | None = None) -> None:
+def check_type(
+    value, expected_type: type | tuple[type, ...], *, what: str, hint: str | None = None
+) -> None:
     if not isinstance(value, expected_type):
-        names = (" or ".join(t.__name__ for t in expected_type) if isinstance(expected_type, tuple)
-                 else expected_type.__name__)
-        _fail(what, f"expected a {names}, got {type(value).__name__} ({_preview(value)})",
-              hint=hint or ("did the function return its result? (a function without `return` gives None)"
-                            if value is None else None))
+        names = (
+            " or ".join(t.__name__ for t in expected_type)
+            if isinstance(expected_type, tuple)
+            else expected_type.__name__
+        )
+        _fail(
+            what,
+            f"expected a {names}, got {type(value).__name__} ({_preview(value)})",
+            hint=hint
+            or (
+                "did the function return its result? (a function without `return` gives None)"
+                if value is None
+                else None
+            ),
+        )
 
 
 def check_shape(tensor, shape: Sequence[int], *, what: str, hint: str | None = None) -> None:
@@ -80,66 +99,110 @@ def check_shape(tensor, shape: Sequence[int], *, what: str, hint: str | None = N
         _fail(what, f"expected shape {tuple(shape)}, got {tuple(tensor.shape)}", hint=hint)
 
 
-def check_close(actual, expected: torch.Tensor, *, what: str, atol: float = 1e-5, rtol: float = 1e-4,
-                mistakes: Mapping[str, torch.Tensor] | None = None, hint: str | None = None,
-                expected_from: str = "the expected ones") -> None:
+def check_close(
+    actual,
+    expected: torch.Tensor,
+    *,
+    what: str,
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+    mistakes: Mapping[str, torch.Tensor] | None = None,
+    hint: str | None = None,
+    expected_from: str = "the expected ones",
+) -> None:
     """`actual` must be a tensor of `expected`'s shape whose values agree within atol + rtol * |expected|.
     `expected_from` names where the expected values come from, for the message ("bertlab's" where
     bertlab computed them)."""
     mistakes = mistakes or {}
     check_type(actual, torch.Tensor, what=what)
     if tuple(actual.shape) != tuple(expected.shape):
-        _fail(what, f"expected shape {tuple(expected.shape)}, got {tuple(actual.shape)}",
-              mistake=_matching_mistake(actual, mistakes, _same_tensor), hint=hint)
+        _fail(
+            what,
+            f"expected shape {tuple(expected.shape)}, got {tuple(actual.shape)}",
+            mistake=_matching_mistake(actual, mistakes, _same_tensor),
+            hint=hint,
+        )
     if actual.is_floating_point() != expected.is_floating_point():
         _fail(what, f"expected a {expected.dtype} tensor, got {actual.dtype}", hint=hint)
     actual_f, expected_f = actual.detach().double(), expected.detach().double()
     if not torch.isfinite(actual_f).all():
         bad = (~torch.isfinite(actual_f)).sum().item()
-        _fail(what, f"{bad} of {actual.numel()} values are NaN or infinite",
-              mistake=_matching_mistake(actual, mistakes, _same_tensor), hint=hint)
+        _fail(
+            what,
+            f"{bad} of {actual.numel()} values are NaN or infinite",
+            mistake=_matching_mistake(actual, mistakes, _same_tensor),
+            hint=hint,
+        )
     difference = (actual_f - expected_f).abs()
     off = difference > atol + rtol * expected_f.abs()
     if off.any():
         worst = tuple(int(i) for i in torch.unravel_index(difference.argmax(), difference.shape))
         where = f"[{', '.join(map(str, worst))}]" if worst else ""
-        problem = (f"{int(off.sum())} of {actual.numel()} values differ from {expected_from}; the largest difference is "
-                   f"{difference.max().item():.3g} at {where or 'the value'} "
-                   f"(yours {actual_f[worst].item():.6g}, expected {expected_f[worst].item():.6g})")
+        problem = (
+            f"{int(off.sum())} of {actual.numel()} values differ from {expected_from}; the largest difference is "
+            f"{difference.max().item():.3g} at {where or 'the value'} "
+            f"(yours {actual_f[worst].item():.6g}, expected {expected_f[worst].item():.6g})"
+        )
         _fail(what, problem, mistake=_matching_mistake(actual, mistakes, _same_tensor), hint=hint)
 
 
-def check_equal(actual, expected, *, what: str, mistakes: Mapping[str, Any] | None = None,
-                hint: str | None = None) -> None:
+def check_equal(
+    actual,
+    expected,
+    *,
+    what: str,
+    mistakes: Mapping[str, Any] | None = None,
+    hint: str | None = None,
+) -> None:
     """Exact equality of lists, tuples, strings, numbers or integer tensors, with the first difference."""
     mistakes = mistakes or {}
     if isinstance(expected, torch.Tensor):
         check_type(actual, torch.Tensor, what=what)
         if tuple(actual.shape) != tuple(expected.shape):
-            _fail(what, f"expected shape {tuple(expected.shape)}, got {tuple(actual.shape)}",
-                  mistake=_matching_mistake(actual, mistakes, _same_tensor), hint=hint)
+            _fail(
+                what,
+                f"expected shape {tuple(expected.shape)}, got {tuple(actual.shape)}",
+                mistake=_matching_mistake(actual, mistakes, _same_tensor),
+                hint=hint,
+            )
         if not torch.equal(actual.cpu(), expected.cpu()):
             first = tuple(int(i) for i in (actual.cpu() != expected.cpu()).nonzero()[0])
-            _fail(what, f"differs at {list(first)}: yours {actual[first].item()}, expected {expected[first].item()}",
-                  mistake=_matching_mistake(actual, mistakes, _same_tensor), hint=hint)
+            _fail(
+                what,
+                f"differs at {list(first)}: yours {actual[first].item()}, expected {expected[first].item()}",
+                mistake=_matching_mistake(actual, mistakes, _same_tensor),
+                hint=hint,
+            )
         return
     if isinstance(expected, (list, tuple)):
         check_type(actual, (list, tuple), what=what)
         actual_list, expected_list = list(actual), list(expected)
         if actual_list == expected_list:
             return
-        first = next((i for i, (a, e) in enumerate(zip(actual_list, expected_list)) if a != e),
-                     min(len(actual_list), len(expected_list)))
-        problem = (f"expected {_preview(expected_list)}, got {_preview(actual_list)}; "
-                   + (f"they first differ at index {first}: yours {_preview(actual_list[first])}, "
-                      f"expected {_preview(expected_list[first])}"
-                      if first < min(len(actual_list), len(expected_list)) else
-                      f"the lengths differ ({len(actual_list)} against {len(expected_list)})"))
-        _fail(what, problem, mistake=_matching_mistake(actual_list, mistakes, lambda a, m: a == list(m)), hint=hint)
+        first = next(
+            (i for i, (a, e) in enumerate(zip(actual_list, expected_list)) if a != e),
+            min(len(actual_list), len(expected_list)),
+        )
+        problem = f"expected {_preview(expected_list)}, got {_preview(actual_list)}; " + (
+            f"they first differ at index {first}: yours {_preview(actual_list[first])}, "
+            f"expected {_preview(expected_list[first])}"
+            if first < min(len(actual_list), len(expected_list))
+            else f"the lengths differ ({len(actual_list)} against {len(expected_list)})"
+        )
+        _fail(
+            what,
+            problem,
+            mistake=_matching_mistake(actual_list, mistakes, lambda a, m: a == list(m)),
+            hint=hint,
+        )
         return
     if actual != expected:
-        _fail(what, f"expected {_preview(expected)}, got {_preview(actual)}",
-              mistake=_matching_mistake(actual, mistakes, lambda a, m: a == m), hint=hint)
+        _fail(
+            what,
+            f"expected {_preview(expected)}, got {_preview(actual)}",
+            mistake=_matching_mistake(actual, mistakes, lambda a, m: a == m),
+            hint=hint,
+        )
 
 
 def trainable_parameters(module: torch.nn.Module) -> dict[str, tuple[int, ...]]:
@@ -148,7 +211,9 @@ def trainable_parameters(module: torch.nn.Module) -> dict[str, tuple[int, ...]]:
     return {name: tuple(p.shape) for name, p in module.named_parameters() if p.requires_grad}
 
 
-def load_reference_weights(student: torch.nn.Module, reference: torch.nn.Module, *, what: str) -> None:
+def load_reference_weights(
+    student: torch.nn.Module, reference: torch.nn.Module, *, what: str
+) -> None:
     """Copy the reference module's parameters into the student's, whose trainable parameters must
     have the same names and shapes (buffers and frozen tensors of the student's are left alone)."""
     check_type(student, torch.nn.Module, what=what)
@@ -157,29 +222,38 @@ def load_reference_weights(student: torch.nn.Module, reference: torch.nn.Module,
     missing = sorted(set(ours) - set(theirs))
     unexpected = sorted(set(theirs) - set(ours))
     if missing or unexpected:
-        _fail(what, "its parameters are not named as the exercise asks: "
-              + (f"missing {missing}" if missing else "")
-              + ("; " if missing and unexpected else "")
-              + (f"not expected {unexpected}" if unexpected else ""),
-              hint="create the submodules in __init__ under exactly the names given in the exercise")
+        _fail(
+            what,
+            "its parameters are not named as the exercise asks: "
+            + (f"missing {missing}" if missing else "")
+            + ("; " if missing and unexpected else "")
+            + (f"not expected {unexpected}" if unexpected else ""),
+            hint="create the submodules in __init__ under exactly the names given in the exercise",
+        )
     for name, tensor in ours.items():
         if tuple(theirs[name].shape) != tuple(tensor.shape):
-            _fail(what, f"parameter {name!r} has shape {tuple(theirs[name].shape)}, expected {tuple(tensor.shape)}")
+            _fail(
+                what,
+                f"parameter {name!r} has shape {tuple(theirs[name].shape)}, expected {tuple(tensor.shape)}",
+            )
     with torch.no_grad():
         for name, tensor in ours.items():
             theirs[name].copy_(tensor)
 
 
 def _same_tensor(actual, wrong: torch.Tensor) -> bool:
-    return (isinstance(actual, torch.Tensor) and tuple(actual.shape) == tuple(wrong.shape)
-            and torch.allclose(actual.detach().double(), wrong.detach().double(), atol=1e-5, rtol=1e-4))
+    return (
+        isinstance(actual, torch.Tensor)
+        and tuple(actual.shape) == tuple(wrong.shape)
+        and torch.allclose(actual.detach().double(), wrong.detach().double(), atol=1e-5, rtol=1e-4)
+    )
 
 
 def _preview(value, limit: int = 120) -> str:
     if isinstance(value, torch.Tensor):
         return f"tensor of shape {tuple(value.shape)}, dtype {value.dtype}"
     text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def warnings_to_stdout() -> None:

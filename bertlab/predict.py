@@ -16,6 +16,7 @@ def shakespeare_bert(device: str | torch.device | None = None):
     """
     from .model import BertForPreTraining
     from .tokenizer import WordPieceTokenizer
+
     model = BertForPreTraining.from_pretrained("shakespeare-mini")
     if device is not None:
         model = model.to(device)
@@ -36,22 +37,26 @@ def fill_mask(model, tokenizer, text: str, top_k: int = 5) -> list[list[Predicti
         fill_mask(model, tokenizer, "To be, or not to be: that is the [MASK].")
     """
     if "[MASK]" not in text:
-        raise ValueError(f"fill_mask needs at least one [MASK] in the text, got {text!r}; "
-                         "write e.g. 'To be, or not to [MASK].'")
+        raise ValueError(
+            f"fill_mask needs at least one [MASK] in the text, got {text!r}; "
+            "write e.g. 'To be, or not to [MASK].'"
+        )
     if not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
     batch = {k: v.to(model.device) for k, v in tokenizer(text).items()}
     labels = torch.full_like(batch["input_ids"], -100)
-    is_mask = batch["input_ids"] == tokenizer.mask_token_id                          # (1, T)
+    is_mask = batch["input_ids"] == tokenizer.mask_token_id  # (1, T)
     labels[is_mask] = 0  # any id: only says "predict here", so the head runs at the masks alone
     was_training = model.training
     out = model.eval()(**batch, labels=labels, predict_masked_only=True)
     model.train(was_training)
-    logits = out.prediction_logits if hasattr(out, "prediction_logits") else out.logits   # (M, V)
+    logits = out.prediction_logits if hasattr(out, "prediction_logits") else out.logits  # (M, V)
     probs = logits.float().softmax(dim=-1)
     top = probs.topk(min(top_k, probs.shape[-1]), dim=-1)
-    return [[Prediction(tokenizer.convert_ids_to_tokens(int(i)), float(p)) for p, i in zip(ps, ids)]
-            for ps, ids in zip(top.values, top.indices)]
+    return [
+        [Prediction(tokenizer.convert_ids_to_tokens(int(i)), float(p)) for p, i in zip(ps, ids)]
+        for ps, ids in zip(top.values, top.indices)
+    ]
 
 
 @torch.no_grad()
@@ -66,26 +71,41 @@ def next_sentence_probability(model, tokenizer, sentence_a: str, sentence_b: str
 
 def main(argv=None):
     import argparse
+
     parser = argparse.ArgumentParser(
         prog="python -m bertlab.predict",
         description="Ask a pretrained BERT what is behind each [MASK], or whether one sentence follows another.",
         epilog='examples:\n  python -m bertlab.predict "Friends, Romans, countrymen, lend me your [MASK]."\n'
-               '  python -m bertlab.predict "Is this a dagger which I see before me?" --next "The handle toward my hand?"',
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        '  python -m bertlab.predict "Is this a dagger which I see before me?" --next "The handle toward my hand?"',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("text", help="a sentence with one or more [MASK]s; with --next, sentence A")
-    parser.add_argument("--next", metavar="SENTENCE_B", help="print P(IsNext) for (text, SENTENCE_B) instead")
-    parser.add_argument("--model", default="shakespeare-mini",
-                        help="a BertForPreTraining checkpoint folder with its vocab.txt (default: the shipped shakespeare-mini)")
+    parser.add_argument(
+        "--next", metavar="SENTENCE_B", help="print P(IsNext) for (text, SENTENCE_B) instead"
+    )
+    parser.add_argument(
+        "--model",
+        default="shakespeare-mini",
+        help="a BertForPreTraining checkpoint folder with its vocab.txt (default: the shipped shakespeare-mini)",
+    )
     parser.add_argument("--top-k", type=int, default=5, help="predictions per [MASK] (default: 5)")
     args = parser.parse_args(argv)
 
     from .model import BertForPreTraining
     from .tokenizer import WordPieceTokenizer
-    model, tokenizer = BertForPreTraining.from_pretrained(args.model), WordPieceTokenizer.from_vocab(args.model)
+
+    model, tokenizer = (
+        BertForPreTraining.from_pretrained(args.model),
+        WordPieceTokenizer.from_vocab(args.model),
+    )
     if args.next is not None:
-        print(f"P(IsNext) = {next_sentence_probability(model, tokenizer, args.text, args.next):.3f}")
+        print(
+            f"P(IsNext) = {next_sentence_probability(model, tokenizer, args.text, args.next):.3f}"
+        )
         return
-    for i, predictions in enumerate(fill_mask(model, tokenizer, args.text, top_k=args.top_k), start=1):
+    for i, predictions in enumerate(
+        fill_mask(model, tokenizer, args.text, top_k=args.top_k), start=1
+    ):
         print(f"[MASK] {i}: " + "  ".join(f"{p.token} {p.probability:.3f}" for p in predictions))
 
 

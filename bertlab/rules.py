@@ -44,7 +44,9 @@ from dataclasses import dataclass
 from bertlab.grading import WrongAnswer, wrap
 
 # The student's code cells, when the grader checks (None: read the kernel's history).
-_graded_code: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.ContextVar("graded_code", default=None)
+_graded_code: contextvars.ContextVar[tuple[str, ...] | None] = contextvars.ContextVar(
+    "graded_code", default=None
+)
 TEST_CELL_MARKERS = ("### ANSWERS", "### VERDICT")
 
 
@@ -62,11 +64,13 @@ def student_code(cells: Iterable[str]) -> Iterator[None]:
 class Rule:
     """What the solution of one part may not use."""
 
-    part: str                        # the part's key: its solution cell's grade_id
-    forbidden: tuple[str, ...]       # dotted names (and everything under them) or setup-cell names
-    why: str                         # what to do instead, for the message
-    defines: tuple[str, ...] = ()    # the names the part's solution defines; default: (part,)
-    allowed: tuple[str, ...] = ()    # dotted names under a forbidden one that may be used all the same
+    part: str  # the part's key: its solution cell's grade_id
+    forbidden: tuple[str, ...]  # dotted names (and everything under them) or setup-cell names
+    why: str  # what to do instead, for the message
+    defines: tuple[str, ...] = ()  # the names the part's solution defines; default: (part,)
+    allowed: tuple[
+        str, ...
+    ] = ()  # dotted names under a forbidden one that may be used all the same
 
     def __post_init__(self):
         object.__setattr__(self, "forbidden", tuple(self.forbidden))
@@ -85,13 +89,21 @@ class Rules:
         cells = _graded_code.get()
         if cells is None:
             cells = _kernel_history()
-        uses = forbidden_uses(rule, cells, others={name for other in self.rules.values() if other is not rule
-                                                   for name in other.defines})
+        uses = forbidden_uses(
+            rule,
+            cells,
+            others={
+                name for other in self.rules.values() if other is not rule for name in other.defines
+            },
+        )
         if uses:
             listed = "\n".join(f"- {use}" for use in uses[:5])
-            raise WrongAnswer(wrap(
-                f"Rule broken: {'/'.join(rule.defines)} may not use {_names(rule.forbidden)}: "
-                f"{rule.why}. This part earns no points until the rule is kept.\nWhere your code uses it:\n{listed}"))
+            raise WrongAnswer(
+                wrap(
+                    f"Rule broken: {'/'.join(rule.defines)} may not use {_names(rule.forbidden)}: "
+                    f"{rule.why}. This part earns no points until the rule is kept.\nWhere your code uses it:\n{listed}"
+                )
+            )
 
     def __repr__(self):
         return f"Rules({', '.join(self.rules)})"
@@ -109,7 +121,11 @@ def _kernel_history() -> list[str]:
         return []
     shell = get_ipython()
     history = shell.user_ns.get("In", []) if shell is not None else []
-    return [code for code in history if isinstance(code, str) and not any(m in code for m in TEST_CELL_MARKERS)]
+    return [
+        code
+        for code in history
+        if isinstance(code, str) and not any(m in code for m in TEST_CELL_MARKERS)
+    ]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -122,8 +138,8 @@ _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 def forbidden_uses(rule: Rule, cells: Iterable[str], others: set[str] = frozenset()) -> list[str]:
     """Where the solution of `rule.part` (and the student's helpers it uses) uses a forbidden name,
     as 'line N of NAME: `code`' strings; empty when the rule is kept."""
-    definitions: dict[str, ast.AST] = {}   # top-level functions and classes, the latest of each name
-    aliases: dict[str, str] = {}           # local name -> the dotted name it was imported as
+    definitions: dict[str, ast.AST] = {}  # top-level functions and classes, the latest of each name
+    aliases: dict[str, str] = {}  # local name -> the dotted name it was imported as
     for code in cells:
         try:
             tree = ast.parse(code)
@@ -132,7 +148,11 @@ def forbidden_uses(rule: Rule, cells: Iterable[str], others: set[str] = frozense
         for node in tree.body:
             if isinstance(node, _DEFINITIONS):
                 definitions[node.name] = node
-            elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            elif (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+            ):
                 # `ce = F.cross_entropy` at the top of a cell: another name for an imported function.
                 # (Only a plain attribute of an import: `config = encoder.config` is data, not an alias.)
                 dotted = _dotted(node.value)
@@ -177,8 +197,12 @@ def _references(definition: ast.AST, aliases: dict[str, str]) -> Iterator[tuple[
     local = _bound_locally(definition)
     first = definition.lineno
     inner = {id(node.value) for node in ast.walk(definition) if isinstance(node, ast.Attribute)}
-    annotations = {id(sub) for node in ast.walk(definition) for annotation in _annotations(node)
-                   for sub in ast.walk(annotation)}
+    annotations = {
+        id(sub)
+        for node in ast.walk(definition)
+        for annotation in _annotations(node)
+        for sub in ast.walk(annotation)
+    }
     for node in ast.walk(definition):
         if id(node) in inner or id(node) in annotations:
             continue  # `F` of `F.cross_entropy` (the whole chain is its use); a type hint uses nothing
@@ -188,7 +212,9 @@ def _references(definition: ast.AST, aliases: dict[str, str]) -> Iterator[tuple[
         elif isinstance(node, ast.ImportFrom) and node.module:
             for alias in node.names:
                 yield f"{node.module}.{alias.name}", node.lineno - first + 1, _unparse(node)
-        elif isinstance(node, (ast.Attribute, ast.Name)) and isinstance(getattr(node, "ctx", None), ast.Load):
+        elif isinstance(node, (ast.Attribute, ast.Name)) and isinstance(
+            getattr(node, "ctx", None), ast.Load
+        ):
             dotted = _dotted(node)
             if dotted is None:
                 continue

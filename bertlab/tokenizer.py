@@ -21,7 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import (
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    processors,
+    trainers,
+)
 
 from bertlab._paths import default_vocab_file
 
@@ -49,7 +57,9 @@ class WordPieceTokenizer:
     `lowercase=False` is for cased vocabs: it keeps both case and accents.
     """
 
-    def __init__(self, vocab: Mapping[str, int], *, lowercase: bool = True, model_max_length: int = 512):
+    def __init__(
+        self, vocab: Mapping[str, int], *, lowercase: bool = True, model_max_length: int = 512
+    ):
         _check_vocab(vocab)
         if not isinstance(model_max_length, int) or model_max_length < 3:
             raise ValueError(f"model_max_length must be an int >= 3, got {model_max_length!r}")
@@ -57,7 +67,9 @@ class WordPieceTokenizer:
         self.model_max_length = model_max_length  # used when truncating without a max_length
         self._id_to_token = sorted(vocab, key=vocab.__getitem__)
 
-        wordpiece = models.WordPiece(dict(vocab), unk_token=UNK, max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD)
+        wordpiece = models.WordPiece(
+            dict(vocab), unk_token=UNK, max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD
+        )
         backend = Tokenizer(wordpiece)
         _add_bert_text_pipeline(backend, self.lowercase)
         backend.post_processor = processors.TemplateProcessing(
@@ -73,15 +85,20 @@ class WordPieceTokenizer:
 
     # ---------------------------------------------------------------- constructors
     @classmethod
-    def from_vocab(cls, path: str | Path, *, lowercase: bool = True, model_max_length: int = 512) -> WordPieceTokenizer:
+    def from_vocab(
+        cls, path: str | Path, *, lowercase: bool = True, model_max_length: int = 512
+    ) -> WordPieceTokenizer:
         """Load a BERT `vocab.txt` (one token per line, id = line number; a folder means folder/vocab.txt;
         the name of an embedded checkpoint, e.g. "shakespeare-mini", means its vocab)."""
         from ._paths import resolve_checkpoint
+
         path = resolve_checkpoint(path)
         if path.is_dir():
             path = path / "vocab.txt"
         if not path.is_file():
-            raise FileNotFoundError(f"vocab file {path} does not exist; pass the path of a BERT vocab.txt")
+            raise FileNotFoundError(
+                f"vocab file {path} does not exist; pass the path of a BERT vocab.txt"
+            )
         lines = path.read_text(encoding="utf-8").split("\n")
         if lines and lines[-1] == "":
             lines.pop()  # the file's final newline ends the last line, it does not start a new one
@@ -89,7 +106,9 @@ class WordPieceTokenizer:
         for line_no, token in enumerate((line.rstrip("\r") for line in lines), start=1):
             if not token or token in vocab:
                 what = "is empty" if not token else f"repeats the token {token!r}"
-                raise ValueError(f"vocab file {path}: line {line_no} {what}; every line must hold one distinct token")
+                raise ValueError(
+                    f"vocab file {path}: line {line_no} {what}; every line must hold one distinct token"
+                )
             vocab[token] = line_no - 1
         try:
             return cls(vocab, lowercase=lowercase, model_max_length=model_max_length)
@@ -102,8 +121,14 @@ class WordPieceTokenizer:
         return cls.from_vocab(default_vocab_file(), lowercase=True)
 
     @classmethod
-    def train(cls, texts: Iterable[str], vocab_size: int = 8000, min_frequency: int = 2, *,
-              lowercase: bool = True) -> WordPieceTokenizer:
+    def train(
+        cls,
+        texts: Iterable[str],
+        vocab_size: int = 8000,
+        min_frequency: int = 2,
+        *,
+        lowercase: bool = True,
+    ) -> WordPieceTokenizer:
         """Learn a new WordPiece vocab from `texts` (streamed, so a generator over a big corpus is fine).
 
         The specials come first, so [PAD]=0 (BertConfig's pad_token_id), [UNK]=1, [CLS]=2, [SEP]=3, [MASK]=4.
@@ -112,15 +137,26 @@ class WordPieceTokenizer:
         and reuse the file wherever the same ids matter.
         """
         if isinstance(texts, str) or not isinstance(texts, Iterable):
-            raise TypeError(f"texts must be an iterable of str (e.g. a list of sentences), got {type(texts).__name__}")
+            raise TypeError(
+                f"texts must be an iterable of str (e.g. a list of sentences), got {type(texts).__name__}"
+            )
         if not isinstance(vocab_size, int) or vocab_size <= len(SPECIAL_TOKENS):
-            raise ValueError(f"vocab_size must be an int > {len(SPECIAL_TOKENS)} (the special tokens), "
-                             f"got {vocab_size!r}")
-        backend = Tokenizer(models.WordPiece(unk_token=UNK, max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD))
-        _add_bert_text_pipeline(backend, lowercase)  # learn pieces from text normalized as it will be at use
+            raise ValueError(
+                f"vocab_size must be an int > {len(SPECIAL_TOKENS)} (the special tokens), "
+                f"got {vocab_size!r}"
+            )
+        backend = Tokenizer(
+            models.WordPiece(unk_token=UNK, max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD)
+        )
+        _add_bert_text_pipeline(
+            backend, lowercase
+        )  # learn pieces from text normalized as it will be at use
         trainer = trainers.WordPieceTrainer(
-            vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=list(SPECIAL_TOKENS),
-            continuing_subword_prefix="##", show_progress=False,
+            vocab_size=vocab_size,
+            min_frequency=min_frequency,
+            special_tokens=list(SPECIAL_TOKENS),
+            continuing_subword_prefix="##",
+            show_progress=False,
         )
         non_blank = 0
 
@@ -178,7 +214,9 @@ class WordPieceTokenizer:
         if isinstance(tokens, str):
             token_id = self._backend.token_to_id(tokens)
             return self.unk_token_id if token_id is None else token_id
-        return [self.convert_tokens_to_ids(_check_str(t, f"tokens[{i}]")) for i, t in enumerate(tokens)]
+        return [
+            self.convert_tokens_to_ids(_check_str(t, f"tokens[{i}]")) for i, t in enumerate(tokens)
+        ]
 
     def convert_ids_to_tokens(self, ids: int | list[int]) -> str | list[str]:
         ids = ids.tolist() if hasattr(ids, "tolist") else ids
@@ -193,18 +231,37 @@ class WordPieceTokenizer:
         self._backend.no_padding()
         return self._backend.encode(_check_str(text, "text"), add_special_tokens=False).tokens
 
-    def encode(self, text_a: str, text_b: str | None = None, *,
-               max_length: int | None = None, truncation: bool = True) -> Encoding:
+    def encode(
+        self,
+        text_a: str,
+        text_b: str | None = None,
+        *,
+        max_length: int | None = None,
+        truncation: bool = True,
+    ) -> Encoding:
         """Encode one text, or one pair, as [CLS] A [SEP] (B [SEP]). No padding.
 
         With truncation, the result has at most `max_length` (default model_max_length) tokens.
         """
         pairs = None if text_b is None else [_check_str(text_b, "text_b")]
-        return self._encode_batch([_check_str(text_a, "text_a")], pairs, max_length=max_length, padding=False, truncation=truncation)[0]
+        return self._encode_batch(
+            [_check_str(text_a, "text_a")],
+            pairs,
+            max_length=max_length,
+            padding=False,
+            truncation=truncation,
+        )[0]
 
-    def __call__(self, texts: str | list[str], text_pairs: str | list[str] | None = None, *,
-                 max_length: int | None = None, padding: bool | str = True, truncation: bool = True,
-                 return_tensors: str | None = "pt") -> dict[str, torch.Tensor] | dict[str, list[list[int]]]:
+    def __call__(
+        self,
+        texts: str | list[str],
+        text_pairs: str | list[str] | None = None,
+        *,
+        max_length: int | None = None,
+        padding: bool | str = True,
+        truncation: bool = True,
+        return_tensors: str | None = "pt",
+    ) -> dict[str, torch.Tensor] | dict[str, list[list[int]]]:
         """Encode a batch for the model: `model(**tokenizer(["a text", "another"]))`.
 
         Returns `input_ids`, `token_type_ids` and `attention_mask`, each of shape (B, T):
@@ -217,7 +274,9 @@ class WordPieceTokenizer:
             raise ValueError(f'return_tensors must be "pt" or None, got {return_tensors!r}')
         if isinstance(texts, str):
             texts, text_pairs = [texts], (None if text_pairs is None else [text_pairs])
-        encodings = self._encode_batch(texts, text_pairs, max_length=max_length, padding=padding, truncation=truncation)
+        encodings = self._encode_batch(
+            texts, text_pairs, max_length=max_length, padding=padding, truncation=truncation
+        )
         batch = {
             "input_ids": [e.input_ids for e in encodings],
             "token_type_ids": [e.token_type_ids for e in encodings],
@@ -227,11 +286,15 @@ class WordPieceTokenizer:
             return batch
         lengths = sorted({len(e) for e in encodings})
         if len(lengths) > 1:
-            raise ValueError(f"cannot stack examples of different lengths {lengths} into a tensor; "
-                             "use padding=True, or return_tensors=None for lists")
+            raise ValueError(
+                f"cannot stack examples of different lengths {lengths} into a tensor; "
+                "use padding=True, or return_tensors=None for lists"
+            )
         return {name: torch.tensor(rows, dtype=torch.long) for name, rows in batch.items()}
 
-    def _encode_batch(self, texts, text_pairs, *, max_length, padding, truncation) -> list[Encoding]:
+    def _encode_batch(
+        self, texts, text_pairs, *, max_length, padding, truncation
+    ) -> list[Encoding]:
         if not isinstance(texts, (list, tuple)):
             raise TypeError(f"texts must be a str or a list of str, got {type(texts).__name__}")
         if not texts:
@@ -239,19 +302,30 @@ class WordPieceTokenizer:
         inputs = [_check_str(t, f"texts[{i}]") for i, t in enumerate(texts)]
         if text_pairs is not None:
             if not isinstance(text_pairs, (list, tuple)):
-                raise TypeError(f"text_pairs must be a list of str like texts, got {type(text_pairs).__name__}")
+                raise TypeError(
+                    f"text_pairs must be a list of str like texts, got {type(text_pairs).__name__}"
+                )
             if len(text_pairs) != len(texts):
-                raise ValueError("texts and text_pairs must have the same length, "
-                                 f"got {len(texts)} and {len(text_pairs)}")
-            inputs = [(a, _check_str(b, f"text_pairs[{i}]")) for i, (a, b) in enumerate(zip(inputs, text_pairs))]
+                raise ValueError(
+                    "texts and text_pairs must have the same length, "
+                    f"got {len(texts)} and {len(text_pairs)}"
+                )
+            inputs = [
+                (a, _check_str(b, f"text_pairs[{i}]"))
+                for i, (a, b) in enumerate(zip(inputs, text_pairs))
+            ]
 
         # [CLS] A [SEP] holds 2 specials, [CLS] A [SEP] B [SEP] holds 3: a shorter limit cannot be met.
         n_specials = 2 if text_pairs is None else 3
-        if max_length is not None and (not isinstance(max_length, int) or isinstance(max_length, bool)):
+        if max_length is not None and (
+            not isinstance(max_length, int) or isinstance(max_length, bool)
+        ):
             raise TypeError(f"max_length must be an int or None, got {type(max_length).__name__}")
         if max_length is not None and max_length < n_specials:
-            raise ValueError(f"max_length={max_length} is too small: the minimum is {n_specials}, "
-                             f"the number of special tokens ([CLS], [SEP]) in each example")
+            raise ValueError(
+                f"max_length={max_length} is too small: the minimum is {n_specials}, "
+                f"the number of special tokens ([CLS], [SEP]) in each example"
+            )
         limit = self.model_max_length if max_length is None else max_length
 
         # The Rust tokenizer keeps truncation/padding as settings: set both on every call
@@ -262,12 +336,19 @@ class WordPieceTokenizer:
             self._backend.no_truncation()
         if padding in (True, "longest", "max_length"):
             pad_to = limit if padding == "max_length" else None  # None: to the longest in the batch
-            self._backend.enable_padding(pad_id=self.pad_token_id, pad_token=PAD, pad_type_id=0, length=pad_to)
+            self._backend.enable_padding(
+                pad_id=self.pad_token_id, pad_token=PAD, pad_type_id=0, length=pad_to
+            )
         elif padding in (False, "do_not_pad"):
             self._backend.no_padding()
         else:
-            raise ValueError(f'padding must be True, False, "longest", "max_length" or "do_not_pad", got {padding!r}')
-        return [Encoding(e.ids, e.type_ids, e.attention_mask, e.tokens) for e in self._backend.encode_batch(inputs)]
+            raise ValueError(
+                f'padding must be True, False, "longest", "max_length" or "do_not_pad", got {padding!r}'
+            )
+        return [
+            Encoding(e.ids, e.type_ids, e.attention_mask, e.tokens)
+            for e in self._backend.encode_batch(inputs)
+        ]
 
     # ---------------------------------------------------------------- decoding
     def decode(self, ids, skip_special_tokens: bool = True) -> str:
@@ -281,7 +362,9 @@ class WordPieceTokenizer:
 
     def _check_ids(self, ids) -> list[int]:
         ids = ids.tolist() if hasattr(ids, "tolist") else ids  # torch / numpy -> plain ints
-        if not isinstance(ids, (list, tuple)) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        if not isinstance(ids, (list, tuple)) or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in ids
+        ):
             raise TypeError("ids must be a list (or 1-D tensor) of ints")
         bad = [i for i in ids if not 0 <= i < self.vocab_size]
         if bad:
@@ -307,11 +390,15 @@ def _check_vocab(vocab: Mapping[str, int]) -> None:
     if not isinstance(vocab, Mapping):
         raise TypeError(f"vocab must be a dict token -> id, got {type(vocab).__name__}")
     if not vocab:
-        raise ValueError("the vocab is empty; it needs at least the special tokens " + " ".join(SPECIAL_TOKENS))
+        raise ValueError(
+            "the vocab is empty; it needs at least the special tokens " + " ".join(SPECIAL_TOKENS)
+        )
     missing = [token for token in SPECIAL_TOKENS if token not in vocab]
     if missing:
-        raise ValueError(f"the vocab lacks the special tokens {' '.join(missing)}; BERT needs all of "
-                         f"{' '.join(SPECIAL_TOKENS)} (add them, or build a vocab with WordPieceTokenizer.train)")
+        raise ValueError(
+            f"the vocab lacks the special tokens {' '.join(missing)}; BERT needs all of "
+            f"{' '.join(SPECIAL_TOKENS)} (add them, or build a vocab with WordPieceTokenizer.train)"
+        )
     if sorted(vocab.values()) != list(range(len(vocab))):
         raise ValueError(f"vocab ids must be exactly 0..{len(vocab) - 1}, each used once")
 

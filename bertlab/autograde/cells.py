@@ -8,8 +8,12 @@ from nbgrader.utils import is_grade
 
 def error_output(ename: str, message: str) -> NotebookNode:
     """An error output, as a kernel would show it: nbgrader scores a test cell with one as failed."""
-    return NotebookNode(output_type="error", ename=ename, evalue=message.splitlines()[0] if message else "",
-                        traceback=[f"{ename}: {message}"])
+    return NotebookNode(
+        output_type="error",
+        ename=ename,
+        evalue=message.splitlines()[0] if message else "",
+        traceback=[f"{ename}: {message}"],
+    )
 
 
 def is_code_test(cell) -> bool:

@@ -68,6 +68,7 @@ class UnreadableMessage(Exception):
 # The grader's end of the kernel's channels: bounded messages, decoding failures named
 # ------------------------------------------------------------------------------------------------
 
+
 class BoundedChannel(AsyncZMQSocketChannel):
     """A channel whose every failure to read a message is an UnreadableMessage saying why."""
 
@@ -76,10 +77,14 @@ class BoundedChannel(AsyncZMQSocketChannel):
             return await super()._recv(**kwargs)
         except (KeyboardInterrupt, asyncio.CancelledError):
             raise
-        except BaseException as error:  # a RecursionError, a ValueError of json, "Invalid Signature", ...
+        except (
+            BaseException
+        ) as error:  # a RecursionError, a ValueError of json, "Invalid Signature", ...
             detail = str(error).splitlines()[0][:200] if str(error).strip() else ""
-            raise UnreadableMessage(f"The grader could not read a message the kernel sent "
-                                    f"({type(error).__name__}{': ' + detail if detail else ''})") from error
+            raise UnreadableMessage(
+                f"The grader could not read a message the kernel sent "
+                f"({type(error).__name__}{': ' + detail if detail else ''})"
+            ) from error
 
 
 class BoundedKernelClient(AsyncKernelClient):
@@ -136,7 +141,9 @@ class BoundedKernelClient(AsyncKernelClient):
         if old is not None:
             old.close()
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:  # until a kernel_info request's status messages come through
+        while (
+            time.monotonic() < deadline
+        ):  # until a kernel_info request's status messages come through
             self.kernel_info()
             try:
                 await self.iopub_channel.get_msg(timeout=0.5)
@@ -149,6 +156,7 @@ class BoundedKernelClient(AsyncKernelClient):
 # The executor
 # ------------------------------------------------------------------------------------------------
 
+
 def output_bytes(output) -> int:
     """About how many bytes an output takes in the notebook (its JSON)."""
     return len(json.dumps(output, default=str))
@@ -159,40 +167,76 @@ class SandboxedExecute(Execute):
     each test cell run there (see the module docstring)."""
 
     cpu_seconds = Integer(600, help="CPU seconds the kernel may use in all").tag(config=True)
-    wall_seconds = Integer(900, help="seconds the kernel may live, sleeping or not").tag(config=True)
-    memory_bytes = Integer(6 << 30, help="address space of each process in the sandbox, bytes").tag(config=True)
-    sandbox_memory_bytes = Integer(8 << 30, help="memory of the whole sandbox (tmpfs included), bytes, "
-                                                 "where a cgroup can be made").tag(config=True)
-    processes = Integer(512, help="processes (and threads) the sandbox may have at once").tag(config=True)
+    wall_seconds = Integer(900, help="seconds the kernel may live, sleeping or not").tag(
+        config=True
+    )
+    memory_bytes = Integer(6 << 30, help="address space of each process in the sandbox, bytes").tag(
+        config=True
+    )
+    sandbox_memory_bytes = Integer(
+        8 << 30,
+        help="memory of the whole sandbox (tmpfs included), bytes, where a cgroup can be made",
+    ).tag(config=True)
+    processes = Integer(512, help="processes (and threads) the sandbox may have at once").tag(
+        config=True
+    )
     file_bytes = Integer(64 << 20, help="largest file the kernel may write, bytes").tag(config=True)
     tmp_bytes = Integer(256 << 20, help="size of the sandbox's /tmp, bytes").tag(config=True)
-    work_bytes = Integer(256 << 20, help="size of the kernel's working folder, bytes").tag(config=True)
-    cell_output_bytes = Integer(2 * MiB, help="output a cell may produce, bytes (then it is cut)").tag(config=True)
-    notebook_output_bytes = Integer(8 * MiB, help="output a notebook may produce, bytes").tag(config=True)
-    answer_bytes = Integer(8 * MiB, help="recorded answers a test cell may send, bytes (the largest answer of "
-                                         "the course's tests is 2.5 MiB)").tag(config=True)
-    message_bytes = Integer(8 * MiB, help="largest message (frame) the grader reads from the kernel, bytes (at "
-                                          "least answer_bytes)").tag(config=True)
-    interrupt_grace_seconds = Integer(10, help="seconds an interrupted cell has to stop before its kernel is "
-                                               "stopped").tag(config=True)
-    kernel_died = Unicode("The kernel stopped in this cell ({reason}); the cells after it were not run, so their "
-                          "tests earn nothing.").tag(config=True)
-    kernel_stopped = Unicode("{reason}, so the grader stopped the kernel; the cells after this one were not run, so "
-                             "their tests earn nothing.").tag(config=True)
-    not_run = Unicode("This cell was not run: the kernel was lost in an earlier cell ({reason}).").tag(config=True)
+    work_bytes = Integer(256 << 20, help="size of the kernel's working folder, bytes").tag(
+        config=True
+    )
+    cell_output_bytes = Integer(
+        2 * MiB, help="output a cell may produce, bytes (then it is cut)"
+    ).tag(config=True)
+    notebook_output_bytes = Integer(8 * MiB, help="output a notebook may produce, bytes").tag(
+        config=True
+    )
+    answer_bytes = Integer(
+        8 * MiB,
+        help="recorded answers a test cell may send, bytes (the largest answer of "
+        "the course's tests is 2.5 MiB)",
+    ).tag(config=True)
+    message_bytes = Integer(
+        8 * MiB,
+        help="largest message (frame) the grader reads from the kernel, bytes (at "
+        "least answer_bytes)",
+    ).tag(config=True)
+    interrupt_grace_seconds = Integer(
+        10, help="seconds an interrupted cell has to stop before its kernel is stopped"
+    ).tag(config=True)
+    kernel_died = Unicode(
+        "The kernel stopped in this cell ({reason}); the cells after it were not run, so their "
+        "tests earn nothing."
+    ).tag(config=True)
+    kernel_stopped = Unicode(
+        "{reason}, so the grader stopped the kernel; the cells after this one were not run, so "
+        "their tests earn nothing."
+    ).tag(config=True)
+    not_run = Unicode(
+        "This cell was not run: the kernel was lost in an earlier cell ({reason})."
+    ).tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources=None, km=None):
         started = time.monotonic()
         self._running = None  # the index of the cell being run
         self._notebook_bytes, self._notebook_full = 0, False
-        limits = SandboxLimits(cpu_seconds=self.cpu_seconds, wall_seconds=self.wall_seconds,
-                               memory_bytes=self.memory_bytes, processes=self.processes, file_bytes=self.file_bytes,
-                               tmp_bytes=self.tmp_bytes, work_bytes=self.work_bytes,
-                               sandbox_memory_bytes=self.sandbox_memory_bytes)
+        limits = SandboxLimits(
+            cpu_seconds=self.cpu_seconds,
+            wall_seconds=self.wall_seconds,
+            memory_bytes=self.memory_bytes,
+            processes=self.processes,
+            file_bytes=self.file_bytes,
+            tmp_bytes=self.tmp_bytes,
+            work_bytes=self.work_bytes,
+            sandbox_memory_bytes=self.sandbox_memory_bytes,
+        )
         with open_sandbox(limits, self.log) as sandbox:
-            km = SandboxedKernelManager(kernel_name=self.kernel_name or "python3", transport="ipc",
-                                        ip=str(sandbox.sockets / "kernel"),
-                                        connection_file=str(sandbox.sockets / "connection.json"))
+            km = SandboxedKernelManager(
+                kernel_name=self.kernel_name or "python3",
+                transport="ipc",
+                ip=str(sandbox.sockets / "kernel"),
+                connection_file=str(sandbox.sockets / "connection.json"),
+            )
             # A signal would reach bwrap, not the kernel inside: interrupt by message (ipykernel
             # then interrupts itself), so a cell past its timeout stops and grading goes on.
             km.kernel_spec.interrupt_mode = "message"
@@ -201,13 +245,21 @@ class SandboxedExecute(Execute):
             km.client_options = {"message_bytes": self.message_bytes}
             try:
                 return super().preprocess(nb, resources, km=km)
-            except Exception as error:  # the kernel died, stopped answering, or sent what cannot be read
-                if self._running is None and sandbox.kernel_output.exists():  # it never started: its words say why
-                    self.log.error("The sandboxed kernel did not start; it wrote: %s",
-                                   sandbox.kernel_output.read_bytes()[:2000].decode(errors="replace"))
+            except (
+                Exception
+            ) as error:  # the kernel died, stopped answering, or sent what cannot be read
+                if (
+                    self._running is None and sandbox.kernel_output.exists()
+                ):  # it never started: its words say why
+                    self.log.error(
+                        "The sandboxed kernel did not start; it wrote: %s",
+                        sandbox.kernel_output.read_bytes()[:2000].decode(errors="replace"),
+                    )
                 return self._after_a_lost_kernel(nb, resources, error, started)
             finally:
-                if km.has_kernel:  # nbclient leaves a kernel it did not start running: stop the sandbox
+                if (
+                    km.has_kernel
+                ):  # nbclient leaves a kernel it did not start running: stop the sandbox
                     run_sync(km.shutdown_kernel)(now=True)
                 if self.kc is not None:  # nor does it close the client of a kernel it did not start
                     self.kc.stop_channels()
@@ -229,10 +281,13 @@ class SandboxedExecute(Execute):
             return super().preprocess_cell(cell, resources, index)
         except CellTimeoutError as error:
             if self._interrupted:  # the interrupt went unanswered
-                raise KernelStopped(f"This cell ran past its {self.timeout} s limit and did not stop when "
-                                    "interrupted", ename="CellTimeoutError",
-                                    elsewhere=f"it ran past its {self.timeout} s limit and did not stop when "
-                                              "interrupted") from error
+                raise KernelStopped(
+                    f"This cell ran past its {self.timeout} s limit and did not stop when "
+                    "interrupted",
+                    ename="CellTimeoutError",
+                    elsewhere=f"it ran past its {self.timeout} s limit and did not stop when "
+                    "interrupted",
+                ) from error
             if not self.kc.dropped("iopub"):
                 raise
             # An oversized message cost the connection, and with it the cell's last messages.
@@ -271,20 +326,33 @@ class SandboxedExecute(Execute):
         size = output_bytes(msg["content"])
         if self._in_test and kind == "display_data" and MIME in msg["content"].get("data", {}):
             if self._answers_bytes + size > self.answer_bytes:
-                cell.outputs.append(NotebookNode(output_type="stream", name="stdout", text=(
-                    f"\noutput cut: this test's recorded answers are over {self._mib(self.answer_bytes)}; "
-                    "they were not kept.\n")))
+                cell.outputs.append(
+                    NotebookNode(
+                        output_type="stream",
+                        name="stdout",
+                        text=(
+                            f"\noutput cut: this test's recorded answers are over {self._mib(self.answer_bytes)}; "
+                            "they were not kept.\n"
+                        ),
+                    )
+                )
                 return None
             self._answers_bytes += size
             return super().process_message(msg, cell, cell_index)
         if self._cut or self._cell_bytes + size > self.cell_output_bytes:
-            return self._cut_output(cell, f"this cell printed more than {self._mib(self.cell_output_bytes)}")
+            return self._cut_output(
+                cell, f"this cell printed more than {self._mib(self.cell_output_bytes)}"
+            )
         if self._notebook_full or self._notebook_bytes + size > self.notebook_output_bytes:
             self._notebook_full = True  # and stays so: no output of a later cell is kept either
-            return self._cut_output(cell, f"this notebook printed more than {self._mib(self.notebook_output_bytes)} "
-                                          "in all")
+            return self._cut_output(
+                cell,
+                f"this notebook printed more than {self._mib(self.notebook_output_bytes)} in all",
+            )
         self._cell_bytes += size
-        self._notebook_bytes += size  # what is kept: a cell's cut output does not count against the rest
+        self._notebook_bytes += (
+            size  # what is kept: a cell's cut output does not count against the rest
+        )
         return super().process_message(msg, cell, cell_index)
 
     @staticmethod
@@ -294,16 +362,28 @@ class SandboxedExecute(Execute):
     def _cut_output(self, cell, why: str):
         if not self._cut:
             self._cut = True
-            cell.outputs.append(NotebookNode(output_type="stream", name="stdout",
-                                             text=f"\noutput cut: {why}; the rest was not kept.\n"))
+            cell.outputs.append(
+                NotebookNode(
+                    output_type="stream",
+                    name="stdout",
+                    text=f"\noutput cut: {why}; the rest was not kept.\n",
+                )
+            )
         return None
 
     def _note_oversized(self, cell):
         cell.outputs = list(cell.get("outputs", []))
-        cell.outputs.append(NotebookNode(
-            output_type="error", ename="OutputTooLarge", evalue=f"a single output over {self._mib(self.message_bytes)}",
-            traceback=[f"output too large: this cell sent an output larger than {self._mib(self.message_bytes)} at "
-                       "once, which the grader does not read; it and what the cell sent just after it were not kept."]))
+        cell.outputs.append(
+            NotebookNode(
+                output_type="error",
+                ename="OutputTooLarge",
+                evalue=f"a single output over {self._mib(self.message_bytes)}",
+                traceback=[
+                    f"output too large: this cell sent an output larger than {self._mib(self.message_bytes)} at "
+                    "once, which the grader does not read; it and what the cell sent just after it were not kept."
+                ],
+            )
+        )
 
     # --- The end of a kernel --------------------------------------------------------------------
 
@@ -312,15 +392,20 @@ class SandboxedExecute(Execute):
         with the reason (as errors: their tests earn nothing); cells before it keep their outputs."""
         template, elsewhere = self.kernel_stopped, None
         if time.monotonic() - started >= self.wall_seconds - 1:
-            ename, reason = "KernelDied", f"the notebook ran out of its {self.wall_seconds} s of time in all"
+            ename, reason = (
+                "KernelDied",
+                f"the notebook ran out of its {self.wall_seconds} s of time in all",
+            )
             template = self.kernel_died
         elif isinstance(error, (KernelStopped, UnreadableMessage)):
             ename, reason = error.ename, str(error)
             elsewhere = getattr(error, "elsewhere", reason)
         elif self.kc is not None and self.kc.dropped("shell"):
             ename = "OutputTooLarge"
-            reason = (f"The kernel sent a message larger than {self._mib(self.message_bytes)}, which the grader "
-                      "does not read")
+            reason = (
+                f"The kernel sent a message larger than {self._mib(self.message_bytes)}, which the grader "
+                "does not read"
+            )
         else:  # DeadKernelError, or jupyter_client's RuntimeError when a kernel does not start
             text = str(error).strip()
             ename, reason = "KernelDied", text.splitlines()[0] if text else type(error).__name__
@@ -338,5 +423,7 @@ class SandboxedExecute(Execute):
             else:
                 told = elsewhere or reason
                 message = self.not_run.format(reason=told[:1].lower() + told[1:])
-            cell.outputs.append(NotebookNode(output_type="error", ename=ename, evalue=reason, traceback=[message]))
+            cell.outputs.append(
+                NotebookNode(output_type="error", ename=ename, evalue=reason, traceback=[message])
+            )
         return nb, resources

@@ -35,8 +35,11 @@ _TRACEBACK_LINE = re.compile(r"^(\s*(?:-*>)?\s*\d+\s)(.*)$")
 def released_source(source: str, config=None) -> str:
     """What the released notebook shows of a cell: `source` without its hidden test regions, cut
     by nbgrader's own ClearHiddenTests, with the markers the course's config sets, if any."""
-    markers = {name: value for name, value in (config or {}).get("ClearHiddenTests", {}).items()
-               if name in ("begin_test_delimeter", "end_test_delimeter")}
+    markers = {
+        name: value
+        for name, value in (config or {}).get("ClearHiddenTests", {}).items()
+        if name in ("begin_test_delimeter", "end_test_delimeter")
+    }
     cell = NotebookNode(cell_type="code", source=source, metadata={})
     ClearHiddenTests(**markers)._remove_hidden_test_region(cell)
     return cell.source
@@ -48,7 +51,11 @@ def _gradebook_tests(resources) -> dict[str, str]:
     with Gradebook(info["db_url"]) as gradebook:
         notebook = gradebook.find_notebook(info["notebook"], info["assignment"])
         graded = {cell.name for cell in notebook.grade_cells}
-        return {cell.name: cell.source for cell in notebook.source_cells if cell.name in graded and cell.locked}
+        return {
+            cell.name: cell.source
+            for cell in notebook.source_cells
+            if cell.name in graded and cell.locked
+        }
 
 
 class RestoreHiddenTests(NbGraderPreprocessor):
@@ -60,8 +67,13 @@ class RestoreHiddenTests(NbGraderPreprocessor):
         tests = _gradebook_tests(resources)
         for cell in nb.cells:
             full = tests.get(cell.metadata.get("nbgrader", {}).get("grade_id"))
-            if full is not None and is_grade(cell) and is_locked(cell) \
-                    and cell.source != full and cell.source == released_source(full, self.config):
+            if (
+                full is not None
+                and is_grade(cell)
+                and is_locked(cell)
+                and cell.source != full
+                and cell.source == released_source(full, self.config)
+            ):
                 cell.source = full
         return nb, resources
 
@@ -73,14 +85,20 @@ class FeedbackWithoutHiddenTests(NbGraderPreprocessor):
 
     # nbconvert's exporter hands this option to every preprocessor (nbgrader's GetGrades declares it too).
     display_data_priority = List(config=True)
-    hidden_line = Unicode("(a line of the hidden test)",
-                          help="what an output shows in place of a line of a hidden test").tag(config=True)
+    hidden_line = Unicode(
+        "(a line of the hidden test)",
+        help="what an output shows in place of a line of a hidden test",
+    ).tag(config=True)
     passed = Unicode("{grade_id}: {score:g} of {points:g} points, passed").tag(config=True)
-    failed = Unicode("{grade_id}: {score:g} of {points:g} points, failed: {message}").tag(config=True)
+    failed = Unicode("{grade_id}: {score:g} of {points:g} points, failed: {message}").tag(
+        config=True
+    )
 
     def preprocess(self, nb, resources):
         tests = _gradebook_tests(resources)
-        released = {grade_id: released_source(source, self.config) for grade_id, source in tests.items()}
+        released = {
+            grade_id: released_source(source, self.config) for grade_id, source in tests.items()
+        }
         self._secret = self._hidden_lines(nb, tests, released)
         for cell in nb.cells:
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
@@ -97,11 +115,18 @@ class FeedbackWithoutHiddenTests(NbGraderPreprocessor):
         """The lines only a hidden test has: in no released test and in no other cell of the
         notebook (a line the student wrote too is the student's to see), and not mere brackets."""
         shown = {line.strip() for source in released.values() for line in source.splitlines()}
-        shown |= {line.strip() for cell in nb.cells
-                  if cell.metadata.get("nbgrader", {}).get("grade_id") not in tests
-                  for line in cell.source.splitlines()}
-        return {line.strip() for source in tests.values() for line in source.splitlines()
-                if any(ch.isalnum() for ch in line) and line.strip() not in shown}
+        shown |= {
+            line.strip()
+            for cell in nb.cells
+            if cell.metadata.get("nbgrader", {}).get("grade_id") not in tests
+            for line in cell.source.splitlines()
+        }
+        return {
+            line.strip()
+            for source in tests.values()
+            for line in source.splitlines()
+            if any(ch.isalnum() for ch in line) and line.strip() not in shown
+        }
 
     @staticmethod
     def _as_released(source: str, released: str) -> str:
@@ -141,7 +166,15 @@ class FeedbackWithoutHiddenTests(NbGraderPreprocessor):
             text = self.passed.format(grade_id=nbgrader["grade_id"], score=score, points=points)
         else:
             error = errors[-1] if errors else None
-            message = (error.get("evalue") or error.get("ename")) if error else "no error, but not every point"
-            text = self.failed.format(grade_id=nbgrader["grade_id"], score=score, points=points,
-                                      message=message.strip().splitlines()[0] if message.strip() else message)
+            message = (
+                (error.get("evalue") or error.get("ename"))
+                if error
+                else "no error, but not every point"
+            )
+            text = self.failed.format(
+                grade_id=nbgrader["grade_id"],
+                score=score,
+                points=points,
+                message=message.strip().splitlines()[0] if message.strip() else message,
+            )
         return NotebookNode(output_type="stream", name="stdout", text=text + "\n")

@@ -31,7 +31,9 @@ class StderrIsNotAFailure(NbGraderPreprocessor):
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "stream" and output.get("name") == "stderr":
                     output["name"] = "stdout"
-                    output["text"] = "".join("[stderr] " + line for line in output["text"].splitlines(True))
+                    output["text"] = "".join(
+                        "[stderr] " + line for line in output["text"].splitlines(True)
+                    )
         return cell, resources
 
 
@@ -41,9 +43,11 @@ class JudgeVerdicts(NbGraderPreprocessor):
     the student's kernel recorded in place of the student's objects. The cell then shows what the
     kernel printed, plus the verdict's error if there is one; nbgrader scores it from that."""
 
-    no_answers = Unicode("Your code ran, but the test's answers were never recorded: something in the notebook "
-                         "stopped the test before its end (an exception handler, an exit, a hook). This test earns "
-                         "nothing.").tag(config=True)
+    no_answers = Unicode(
+        "Your code ran, but the test's answers were never recorded: something in the notebook "
+        "stopped the test before its end (an exception handler, an exit, a hook). This test earns "
+        "nothing."
+    ).tag(config=True)
 
     def preprocess(self, nb, resources):
         info = resources["nbgrader"]
@@ -51,10 +55,16 @@ class JudgeVerdicts(NbGraderPreprocessor):
             source = gradebook.find_notebook(info["notebook"], info["assignment"])
             graded = {cell.name for cell in source.grade_cells}
             solutions = {cell.name for cell in source.solution_cells}
-            setup = [cell.source for cell in source.source_cells
-                     if cell.cell_type == "code" and cell.locked and cell.name not in graded | solutions]
-            tests = {cell.name: cell.source for cell in source.source_cells
-                     if cell.cell_type == "code" and cell.name in graded}
+            setup = [
+                cell.source
+                for cell in source.source_cells
+                if cell.cell_type == "code" and cell.locked and cell.name not in graded | solutions
+            ]
+            tests = {
+                cell.name: cell.source
+                for cell in source.source_cells
+                if cell.cell_type == "code" and cell.name in graded
+            }
         namespace = None
         code = []  # the student's code before this cell, for the parts' rules (bertlab/rules.py)
         for cell in nb.cells:
@@ -65,7 +75,10 @@ class JudgeVerdicts(NbGraderPreprocessor):
                 continue
             parts = split_test_cell(tests[grade_id])
             if not parts.judged:
-                self.log.warning("test cell %s has no ### VERDICT part: student code can change its verdict", grade_id)
+                self.log.warning(
+                    "test cell %s has no ### VERDICT part: student code can change its verdict",
+                    grade_id,
+                )
                 continue
             if namespace is None:
                 namespace = self._setup_namespace(setup)
@@ -89,8 +102,11 @@ class JudgeVerdicts(NbGraderPreprocessor):
             if output.get("output_type") == "display_data" and MIME in output.get("data", {}):
                 continue
             if output.get("output_type") == "execute_result":
-                output = NotebookNode(output_type="display_data", data=output.get("data", {}),
-                                      metadata=output.get("metadata", {}))
+                output = NotebookNode(
+                    output_type="display_data",
+                    data=output.get("data", {}),
+                    metadata=output.get("metadata", {}),
+                )
             shown.append(output)
         if any(output.get("output_type") == "error" for output in shown):
             # The student's code raised in the probe: that error is the verdict, and a broken rule
@@ -99,8 +115,13 @@ class JudgeVerdicts(NbGraderPreprocessor):
         try:
             answers = recorded_answers(outputs)
         except Exception as error:
-            return shown + [_error("UnreadableAnswers", f"the test's recorded answers could not be read ({error}). "
-                                                         "This test earns nothing.")]
+            return shown + [
+                _error(
+                    "UnreadableAnswers",
+                    f"the test's recorded answers could not be read ({error}). "
+                    "This test earns nothing.",
+                )
+            ]
         if answers is None or not set(parts.recorded) <= set(answers):
             return shown + [_error("NoAnswers", self.no_answers)]
         namespace = {**setup_namespace, **{name: answers[name] for name in parts.recorded}}
@@ -110,19 +131,29 @@ class JudgeVerdicts(NbGraderPreprocessor):
         except AssertionError as wrong:
             return shown + [_error(type(wrong).__name__, str(wrong))]
         except Exception as error:
-            return shown + [_error(type(error).__name__, f"the test could not use your answer: {error}")]
+            return shown + [
+                _error(type(error).__name__, f"the test could not use your answer: {error}")
+            ]
         return shown
 
     @staticmethod
     def _broken_rules(grade_id, parts, setup_namespace) -> list:
         """The error of the first broken rule among the VERDICT's top-level `rules.check(...)` calls."""
-        checks = [node for node in ast.parse(parts.judge).body
-                  if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
-                  and isinstance(node.value.func, ast.Attribute) and node.value.func.attr == "check"
-                  and isinstance(node.value.func.value, ast.Name) and node.value.func.value.id == "rules"]
+        checks = [
+            node
+            for node in ast.parse(parts.judge).body
+            if isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Call)
+            and isinstance(node.value.func, ast.Attribute)
+            and node.value.func.attr == "check"
+            and isinstance(node.value.func.value, ast.Name)
+            and node.value.func.value.id == "rules"
+        ]
         try:
-            exec(compile(ast.Module(body=checks, type_ignores=[]), f"<rules of {grade_id}>", "exec"),
-                 {**setup_namespace})
+            exec(
+                compile(ast.Module(body=checks, type_ignores=[]), f"<rules of {grade_id}>", "exec"),
+                {**setup_namespace},
+            )
         except AssertionError as broken:
             return [_error(type(broken).__name__, str(broken))]
         except Exception:  # no rules, or none that apply: the student's error stands alone

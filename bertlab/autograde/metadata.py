@@ -32,8 +32,15 @@ class ReleasedCell:
         """The cell's nbgrader metadata, as the released notebook has it."""
         from nbgrader.nbgraderformat import MetadataValidator
 
-        meta = {"cell_type": self.cell_type, "grade": self.grade, "grade_id": self.name, "locked": self.locked,
-                "solution": self.solution, "task": self.task, "schema_version": MetadataValidator().schema_version}
+        meta = {
+            "cell_type": self.cell_type,
+            "grade": self.grade,
+            "grade_id": self.name,
+            "locked": self.locked,
+            "solution": self.solution,
+            "task": self.task,
+            "schema_version": MetadataValidator().schema_version,
+        }
         if self.grade or self.task:
             meta["points"] = self.points
         if self.checksum is not None:
@@ -42,12 +49,20 @@ class ReleasedCell:
 
     @property
     def kind(self) -> str:
-        return "test cell" if self.grade and not self.solution else "solution cell" if self.solution else \
-            "task cell" if self.task else "read-only cell"
+        return (
+            "test cell"
+            if self.grade and not self.solution
+            else "solution cell"
+            if self.solution
+            else "task cell"
+            if self.task
+            else "read-only cell"
+        )
 
 
-def released_cells(db_url: str, notebook: str, assignment: str,
-                   release: Path | None = None) -> dict[str, ReleasedCell]:
+def released_cells(
+    db_url: str, notebook: str, assignment: str, release: Path | None = None
+) -> dict[str, ReleasedCell]:
     """The cells of `notebook` of `assignment` that carry nbgrader metadata, by grade_id, from the
     gradebook, with the checksums of the released notebook at `release` where it has one.
 
@@ -68,12 +83,19 @@ def released_cells(db_url: str, notebook: str, assignment: str,
         points = {cell.name: float(cell.max_score) for cell in released.grade_cells}
         tasks = {cell.name: float(cell.max_score) for cell in released.task_cells}
         solutions = {cell.name for cell in released.solution_cells}
-        return {cell.name: ReleasedCell(
-                    cell.name, cell.cell_type, grade=cell.name in points, solution=cell.name in solutions,
-                    task=cell.name in tasks, locked=bool(cell.locked),
-                    points=points.get(cell.name, tasks.get(cell.name)),
-                    checksum=checksums.get(cell.name, cell.checksum))
-                for cell in released.source_cells}
+        return {
+            cell.name: ReleasedCell(
+                cell.name,
+                cell.cell_type,
+                grade=cell.name in points,
+                solution=cell.name in solutions,
+                task=cell.name in tasks,
+                locked=bool(cell.locked),
+                points=points.get(cell.name, tasks.get(cell.name)),
+                checksum=checksums.get(cell.name, cell.checksum),
+            )
+            for cell in released.source_cells
+        }
 
 
 def normalise_metadata(nb: NotebookNode, released: dict[str, ReleasedCell]) -> list[str]:
@@ -96,23 +118,34 @@ def normalise_metadata(nb: NotebookNode, released: dict[str, ReleasedCell]) -> l
         grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
         if not isinstance(grade_id, str) or grade_id not in released:
             del cell.metadata["nbgrader"]
-            if isinstance(meta, dict) and (grade_id or meta.get("grade") or meta.get("solution") or meta.get("task")):
+            if isinstance(meta, dict) and (
+                grade_id or meta.get("grade") or meta.get("solution") or meta.get("task")
+            ):
                 name = f" {grade_id!r}" if isinstance(grade_id, str) and grade_id else ""
-                notes.append(f"A cell of yours was marked as an nbgrader cell{name} that the exercise does not have; "
-                             "it was graded as an ordinary cell (it earns no points of its own).")
+                notes.append(
+                    f"A cell of yours was marked as an nbgrader cell{name} that the exercise does not have; "
+                    "it was graded as an ordinary cell (it earns no points of its own)."
+                )
             continue
         original = released[grade_id]
         if cell.cell_type != original.cell_type:
             del cell.metadata["nbgrader"]
-            put_back = " The exercise's cell was put back in its place." if original.grade or original.task else ""
-            notes.append(f"The {original.kind} {grade_id} was changed into a {cell.cell_type} cell; yours was kept "
-                         f"as an ordinary cell.{put_back}")
+            put_back = (
+                " The exercise's cell was put back in its place."
+                if original.grade or original.task
+                else ""
+            )
+            notes.append(
+                f"The {original.kind} {grade_id} was changed into a {cell.cell_type} cell; yours was kept "
+                f"as an ordinary cell.{put_back}"
+            )
             continue
         claims.setdefault(grade_id, []).append(index)
 
     for grade_id, indices in claims.items():
         original = released[grade_id]
         restored = original.metadata()
+
         # Which of several cells claiming one id keeps it. All of them stay in the notebook and run,
         # in order, so the code of each still counts; the id decides which cell nbgrader treats as
         # the exercise's: a test cell gets its source put back there, a solution cell is the answer
@@ -134,20 +167,29 @@ def normalise_metadata(nb: NotebookNode, released: dict[str, ReleasedCell]) -> l
             if index != keeper:
                 del nb.cells[index].metadata["nbgrader"]
         if len(indices) > 1:
-            notes.append(f"{len(indices) - 1} more cell(s) of yours claimed the id of the {original.kind} {grade_id}; "
-                         "they were graded as ordinary cells.")
+            notes.append(
+                f"{len(indices) - 1} more cell(s) of yours claimed the id of the {original.kind} {grade_id}; "
+                "they were graded as ordinary cells."
+            )
         cell = nb.cells[keeper]
         if dict(cell.metadata.nbgrader) != restored:
-            changed = sorted(key for key in restored.keys() | cell.metadata.nbgrader.keys()
-                             if key != "checksum" and cell.metadata.nbgrader.get(key) != restored.get(key))
+            changed = sorted(
+                key
+                for key in restored.keys() | cell.metadata.nbgrader.keys()
+                if key != "checksum" and cell.metadata.nbgrader.get(key) != restored.get(key)
+            )
             if changed:
-                notes.append(f"The nbgrader settings of the {original.kind} {grade_id} had been changed "
-                             f"({', '.join(changed)}); they were set back to the exercise's.")
+                notes.append(
+                    f"The nbgrader settings of the {original.kind} {grade_id} had been changed "
+                    f"({', '.join(changed)}); they were set back to the exercise's."
+                )
             cell.metadata["nbgrader"] = nbformat.from_dict(restored)
     return notes
 
 
-def put_back_missing_cells(nb: NotebookNode, release: NotebookNode, released: dict[str, ReleasedCell]) -> list[str]:
+def put_back_missing_cells(
+    nb: NotebookNode, release: NotebookNode, released: dict[str, ReleasedCell]
+) -> list[str]:
     """Put back, as released, every read-only or test cell of the release that `nb` lacks (after
     `normalise_metadata`), right after the nearest cell before it in the release that `nb` has;
     return a note per cell.
@@ -164,7 +206,11 @@ def put_back_missing_cells(nb: NotebookNode, release: NotebookNode, released: di
         if grade_id not in released:
             continue
         original = released[grade_id]
-        if grade_id not in present and (original.locked or original.grade or original.task) and not original.solution:
+        if (
+            grade_id not in present
+            and (original.locked or original.grade or original.task)
+            and not original.solution
+        ):
             restored = nbformat.from_dict(cell)
             if restored.cell_type == "code":
                 restored.outputs, restored.execution_count = [], None
@@ -172,7 +218,9 @@ def put_back_missing_cells(nb: NotebookNode, release: NotebookNode, released: di
             at = nb.cells.index(present[previous]) + 1 if previous in present else 0
             nb.cells.insert(at, restored)
             present[grade_id] = restored
-            notes.append(f"The {original.kind} {grade_id} was missing from the submission; it was put back, "
-                         "as released.")
+            notes.append(
+                f"The {original.kind} {grade_id} was missing from the submission; it was put back, "
+                "as released."
+            )
         previous = grade_id if grade_id in present else previous
     return notes

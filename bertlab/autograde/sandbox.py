@@ -55,7 +55,9 @@ from jupyter_client import AsyncKernelManager
 # User ids no account uses: one per sandbox that runs at the same time (see the module docstring).
 SANDBOX_UIDS = range(2_000_000_000, 2_000_000_256)
 SANDBOX_HOME = "/submission"  # the kernel's working folder, the only one it may write to (and /tmp)
-LOCKS = Path(tempfile.gettempdir()) / "bertlab-sandbox-users"  # one lock file per user id in the pool
+LOCKS = (
+    Path(tempfile.gettempdir()) / "bertlab-sandbox-users"
+)  # one lock file per user id in the pool
 
 
 class SandboxUnavailable(Exception):
@@ -84,7 +86,11 @@ def sandbox_mounts() -> list[Path]:
     (torch, the embedded weights and data), and the bertlab package itself. Nothing else of the course."""
     import bertlab
 
-    system = [Path(p) for p in ("/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc") if Path(p).exists()]
+    system = [
+        Path(p)
+        for p in ("/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc")
+        if Path(p).exists()
+    ]
     python = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), Path(sys.prefix)}
     return system + sorted(python) + [Path(bertlab.__file__).resolve().parent]
 
@@ -93,40 +99,105 @@ def sandbox_command(*, sockets: Path, uid: int, limits: SandboxLimits) -> list[s
     """The command prefix that runs a program in the sandbox, as `uid` (see the module docstring)."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
-        raise SandboxUnavailable("bubblewrap is not installed (`apt-get install bubblewrap`): the course never runs a "
-                                 "submission outside its sandbox")
+        raise SandboxUnavailable(
+            "bubblewrap is not installed (`apt-get install bubblewrap`): the course never runs a "
+            "submission outside its sandbox"
+        )
     # Every namespace but the user one (the drop to the sandbox's user below needs the real user ids).
-    command = [bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-               "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev",
-               "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
-    mounts = [p for p in sandbox_mounts() if not any(p != other and other in p.parents for other in sandbox_mounts())]
+    command = [
+        bwrap,
+        "--unshare-ipc",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--die-with-parent",
+        "--new-session",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--perms",
+        "1777",
+        "--size",
+        str(limits.tmp_bytes),
+        "--tmpfs",
+        "/tmp",
+    ]
+    mounts = [
+        p
+        for p in sandbox_mounts()
+        if not any(p != other and other in p.parents for other in sandbox_mounts())
+    ]
     # bwrap makes the folders above a mount point readable by root only: open them up first, or
     # the sandbox's user could not reach /root/.pyenv or the venv.
-    above = sorted({a for p in [*mounts, sockets] for a in p.parents if a not in (Path("/"), Path("/tmp"))
-                    and not any(a == m or m in a.parents for m in mounts)}, key=lambda a: len(a.parts))
+    above = sorted(
+        {
+            a
+            for p in [*mounts, sockets]
+            for a in p.parents
+            if a not in (Path("/"), Path("/tmp"))
+            and not any(a == m or m in a.parents for m in mounts)
+        },
+        key=lambda a: len(a.parts),
+    )
     for folder in above:
         command += ["--perms", "0755", "--dir", str(folder)]
     for path in mounts:
         command += ["--ro-bind", str(path), str(path)]
-    command += ["--perms", "1777", "--size", str(limits.work_bytes), "--tmpfs", SANDBOX_HOME,
-                "--bind", str(sockets), str(sockets), "--chdir", SANDBOX_HOME,
-                "--clearenv", "--setenv", "HOME", SANDBOX_HOME, "--setenv", "PATH", "/usr/bin:/bin",
-                "--setenv", "MPLBACKEND", "Agg", "--setenv", "OMP_NUM_THREADS", "2"]
+    command += [
+        "--perms",
+        "1777",
+        "--size",
+        str(limits.work_bytes),
+        "--tmpfs",
+        SANDBOX_HOME,
+        "--bind",
+        str(sockets),
+        str(sockets),
+        "--chdir",
+        SANDBOX_HOME,
+        "--clearenv",
+        "--setenv",
+        "HOME",
+        SANDBOX_HOME,
+        "--setenv",
+        "PATH",
+        "/usr/bin:/bin",
+        "--setenv",
+        "MPLBACKEND",
+        "Agg",
+        "--setenv",
+        "OMP_NUM_THREADS",
+        "2",
+    ]
     # The wall clock: `timeout` kills the program after wall_seconds, however it spends them
     # (sleeping costs no CPU time), and bwrap, the sandbox's init, then takes every process with it.
     command += [shutil.which("timeout") or "timeout", "--signal=KILL", str(limits.wall_seconds)]
     # Limits are set as root, then the program runs as the sandbox's user: RLIMIT_NPROC binds only
     # a user that is not root, and that user owns nothing outside the sandbox.
-    command += [shutil.which("prlimit") or "prlimit", f"--cpu={limits.cpu_seconds}", f"--as={limits.memory_bytes}",
-                f"--nproc={limits.processes}", f"--fsize={limits.file_bytes}", "--core=0", "--",
-                shutil.which("setpriv") or "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                "--inh-caps=-all", "--"]
+    command += [
+        shutil.which("prlimit") or "prlimit",
+        f"--cpu={limits.cpu_seconds}",
+        f"--as={limits.memory_bytes}",
+        f"--nproc={limits.processes}",
+        f"--fsize={limits.file_bytes}",
+        "--core=0",
+        "--",
+        shutil.which("setpriv") or "setpriv",
+        f"--reuid={uid}",
+        f"--regid={uid}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--",
+    ]
     return command
 
 
 # ------------------------------------------------------------------------------------------------
 # A user id of the sandbox's own
 # ------------------------------------------------------------------------------------------------
+
 
 def processes_of(uid: int) -> list[int]:
     """The ids of the processes running as `uid` (real user id), as /proc shows them now."""
@@ -138,7 +209,9 @@ def processes_of(uid: int) -> list[int]:
             status = (entry / "status").read_text()
         except OSError:  # it ended meanwhile
             continue
-        real_uid = next((line.split()[1] for line in status.splitlines() if line.startswith("Uid:")), None)
+        real_uid = next(
+            (line.split()[1] for line in status.splitlines() if line.startswith("Uid:")), None
+        )
         if real_uid == str(uid):
             found.append(int(entry.name))
     return found
@@ -153,11 +226,17 @@ def sandbox_user(uids: range = SANDBOX_UIDS, locks: Path = LOCKS):
     # locks (or links in place of lock files), so only the grader's own, private folder will do.
     info = locks.lstat()
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
-        raise SandboxUnavailable(f"{locks} must be a folder of the grading user's own, mode 0700; it is not "
-                                 "(someone else made it?): remove it and grade again")
+        raise SandboxUnavailable(
+            f"{locks} must be a folder of the grading user's own, mode 0700; it is not "
+            "(someone else made it?): remove it and grade again"
+        )
     for uid in uids:
-        lock = os.fdopen(os.open(locks / f"{uid}.lock", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW,
-                                 0o600), "a")
+        lock = os.fdopen(
+            os.open(
+                locks / f"{uid}.lock", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600
+            ),
+            "a",
+        )
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:  # another sandbox has it
@@ -172,8 +251,10 @@ def sandbox_user(uids: range = SANDBOX_UIDS, locks: Path = LOCKS):
             end_processes_of(uid)
             lock.close()  # releases the lock
         return
-    raise SandboxUnavailable(f"every sandbox user id ({uids.start}..{uids.stop - 1}) is taken: grade fewer "
-                             "students at a time")
+    raise SandboxUnavailable(
+        f"every sandbox user id ({uids.start}..{uids.stop - 1}) is taken: grade fewer "
+        "students at a time"
+    )
 
 
 def end_processes_of(uid: int, wait_seconds: float = 5.0) -> None:
@@ -191,6 +272,7 @@ def end_processes_of(uid: int, wait_seconds: float = 5.0) -> None:
 # A cgroup for the whole sandbox, where one can be made
 # ------------------------------------------------------------------------------------------------
 
+
 class SandboxCgroup:
     """A memory and process limit on a whole sandbox, in cgroups of its own (v1 or v2), where the
     grader may create them. `procs` lists the files a process writes its id into to join them;
@@ -201,15 +283,29 @@ class SandboxCgroup:
     def __init__(self, name: str, memory_bytes: int, processes: int, log: logging.Logger):
         self.folders: list[Path] = []
         self.log = log
-        own = dict(line.split(":", 2)[1:] for line in Path("/proc/self/cgroup").read_text().splitlines()
-                   if line.count(":") >= 2)
+        own = dict(
+            line.split(":", 2)[1:]
+            for line in Path("/proc/self/cgroup").read_text().splitlines()
+            if line.count(":") >= 2
+        )
         if (self.ROOT / "cgroup.controllers").exists():  # v2: one tree
-            plans = [(self.ROOT / own.get("", "/").lstrip("/") / name,
-                      {"memory.max": memory_bytes, "memory.swap.max": 0, "pids.max": processes})]
+            plans = [
+                (
+                    self.ROOT / own.get("", "/").lstrip("/") / name,
+                    {"memory.max": memory_bytes, "memory.swap.max": 0, "pids.max": processes},
+                )
+            ]
         else:  # v1: a tree per controller
-            plans = [(self.ROOT / "memory" / own.get("memory", "/").lstrip("/") / name,
-                      {"memory.limit_in_bytes": memory_bytes}),
-                     (self.ROOT / "pids" / own.get("pids", "/").lstrip("/") / name, {"pids.max": processes})]
+            plans = [
+                (
+                    self.ROOT / "memory" / own.get("memory", "/").lstrip("/") / name,
+                    {"memory.limit_in_bytes": memory_bytes},
+                ),
+                (
+                    self.ROOT / "pids" / own.get("pids", "/").lstrip("/") / name,
+                    {"pids.max": processes},
+                ),
+            ]
         for folder, limits in plans:
             try:
                 folder.mkdir(exist_ok=True)
@@ -218,7 +314,11 @@ class SandboxCgroup:
                     if (folder / setting).exists() or setting != "memory.swap.max":
                         (folder / setting).write_text(str(value))
             except OSError as error:
-                log.debug("No cgroup limit on the sandbox (%s: %s); the per-process limits still hold", folder, error)
+                log.debug(
+                    "No cgroup limit on the sandbox (%s: %s); the per-process limits still hold",
+                    folder,
+                    error,
+                )
                 self.remove()
                 return
 
@@ -255,6 +355,7 @@ class SandboxCgroup:
 # The sandbox of one notebook, and its kernel
 # ------------------------------------------------------------------------------------------------
 
+
 @dataclass
 class Sandbox:
     """One sandbox, ready to start a kernel in: `command` is the prefix, `sockets` the folder the
@@ -273,10 +374,16 @@ def open_sandbox(limits: SandboxLimits, log: logging.Logger):
         sockets = Path(tmp) / "sockets"
         sockets.mkdir()
         sockets.chmod(0o777)
-        cgroup = SandboxCgroup(f"bertlab-sandbox-{uid}", limits.sandbox_memory_bytes, limits.processes, log)
+        cgroup = SandboxCgroup(
+            f"bertlab-sandbox-{uid}", limits.sandbox_memory_bytes, limits.processes, log
+        )
         try:
-            yield Sandbox(command=cgroup.command() + sandbox_command(sockets=sockets, uid=uid, limits=limits),
-                          sockets=sockets, kernel_output=Path(tmp) / "kernel-output.txt", uid=uid)
+            yield Sandbox(
+                command=cgroup.command() + sandbox_command(sockets=sockets, uid=uid, limits=limits),
+                sockets=sockets,
+                kernel_output=Path(tmp) / "kernel-output.txt",
+                uid=uid,
+            )
         finally:
             end_processes_of(uid)
             cgroup.remove()

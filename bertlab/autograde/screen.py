@@ -22,9 +22,13 @@ from nbformat import NotebookNode
 
 from bertlab.autograde.metadata import normalise_metadata, put_back_missing_cells, released_cells
 
-NOTE_FILE = "GRADING-NOTE.txt"  # in grading/rejected/<student>/<assignment>/: what was set aside and why
+NOTE_FILE = (
+    "GRADING-NOTE.txt"  # in grading/rejected/<student>/<assignment>/: what was set aside and why
+)
 TIMESTAMP = "timestamp.txt"  # nbgrader's record of when a submission was collected
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # a FIFO opens without waiting
+_READ_FLAGS = (
+    os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+)  # a FIFO opens without waiting
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -38,9 +42,17 @@ def _kind(mode: int) -> str | None:
     """What a file that is not a plain file or folder is, in words (None for those two)."""
     if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
         return None
-    return ("a symbolic link" if stat.S_ISLNK(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
-            else "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-            else "not a plain file")
+    return (
+        "a symbolic link"
+        if stat.S_ISLNK(mode)
+        else "a named pipe (FIFO)"
+        if stat.S_ISFIFO(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "not a plain file"
+    )
 
 
 def _mib(size: int) -> str:
@@ -69,8 +81,17 @@ class ScreenSubmission:
     was set aside is also listed in GRADING-NOTE.txt beside it.
     """
 
-    def __init__(self, *, release: str | Path, rejected: str | Path, max_bytes: int, db_url: str | None = None,
-                 max_extra_file_bytes: int = 1 << 20, max_extra_bytes: int = 8 << 20, max_extra_files: int = 100):
+    def __init__(
+        self,
+        *,
+        release: str | Path,
+        rejected: str | Path,
+        max_bytes: int,
+        db_url: str | None = None,
+        max_extra_file_bytes: int = 1 << 20,
+        max_extra_bytes: int = 8 << 20,
+        max_extra_files: int = 100,
+    ):
         self.release, self.rejected = Path(release), Path(rejected)
         self.max_bytes, self.db_url = max_bytes, db_url
         self.max_extra_file_bytes, self.max_extra_bytes = max_extra_file_bytes, max_extra_bytes
@@ -84,9 +105,13 @@ class ScreenSubmission:
             try:
                 self.screen(folder)
             except Exception as error:
-                raise ScreenFailed(f"screening {folder} failed, so nothing of it was graded: "
-                                   f"{type(error).__name__}: {error}") from error
-            notebooks[:] = sorted(str(p) for p in folder.glob("*.ipynb"))  # what nbgrader goes on to grade
+                raise ScreenFailed(
+                    f"screening {folder} failed, so nothing of it was graded: "
+                    f"{type(error).__name__}: {error}"
+                ) from error
+            notebooks[:] = sorted(
+                str(p) for p in folder.glob("*.ipynb")
+            )  # what nbgrader goes on to grade
 
     # --------------------------------------------------------------------------------------------
     # The submission as a whole
@@ -94,7 +119,9 @@ class ScreenSubmission:
 
     def screen(self, folder: Path) -> None:
         """Set right the submission in `folder` (grading/submitted/<student>/<assignment>/)."""
-        folder = Path(os.path.abspath(folder))  # no "..": the student and assignment are the last two names
+        folder = Path(
+            os.path.abspath(folder)
+        )  # no "..": the student and assignment are the last two names
         student, assignment = folder.parent.name, folder.name
         for name in (student, assignment):
             if name in ("", ".", "..") or os.sep in name:
@@ -103,11 +130,16 @@ class ScreenSubmission:
         set_aside: list[tuple[str, str]] = []  # (the path in the submission, why it was set aside)
         self._make_real_folders(folder, set_aside)
         plain_files = self._walk(folder, "", set_aside, budget=[self.max_extra_files])
-        graded = self._notebooks_to_grade(folder, assignment, plain_files)  # takes them out of plain_files
+        graded = self._notebooks_to_grade(
+            folder, assignment, plain_files
+        )  # takes them out of plain_files
         self._limit_extra_files(folder, plain_files, set_aside)
         if set_aside:
             note = self._record_set_aside(set_aside)
-            graded = {name: (nb, [note, *notes], in_place) for name, (nb, notes, in_place) in graded.items()}
+            graded = {
+                name: (nb, [note, *notes], in_place)
+                for name, (nb, notes, in_place) in graded.items()
+            }
         for name, (nb, notes, in_place) in graded.items():
             notes = notes + self._as_released(nb, assignment, name)
             if notes:
@@ -127,13 +159,16 @@ class ScreenSubmission:
                 mode = None
             if mode is not None and not stat.S_ISDIR(mode):
                 self._move_aside(path, path.name)
-                set_aside.append((f"{path.name}/", f"{_kind(mode) or 'a file'} where your folder should be"))
+                set_aside.append(
+                    (f"{path.name}/", f"{_kind(mode) or 'a file'} where your folder should be")
+                )
                 mode = None
             if mode is None:
                 os.mkdir(path, 0o755)
 
-    def _notebooks_to_grade(self, folder: Path, assignment: str,
-                            plain_files: dict[str, int]) -> dict[str, tuple[NotebookNode, list[str], bool]]:
+    def _notebooks_to_grade(
+        self, folder: Path, assignment: str, plain_files: dict[str, int]
+    ) -> dict[str, tuple[NotebookNode, list[str], bool]]:
         """Each notebook of the assignment as it will be graded: {name: (notebook, notes, whether it
         is the student's file, still in place)}. An unreadable one is moved aside and the exercise
         graded; a missing one is the one renamed notebook handed in, or the exercise."""
@@ -146,10 +181,15 @@ class ScreenSubmission:
             nb = self._read_notebook(folder / name)
             if isinstance(nb, str):
                 self._move_aside(folder / name, name)
-                graded[name] = (self._exercise(assignment, name), [
-                    f"The notebook you handed in, {name}, {nb}. It is kept as you sent it, but it cannot be graded: "
-                    "in its place the untouched exercise was graded, which earns 0 points. Ask your instructor how "
-                    "to hand it in again."], False)
+                graded[name] = (
+                    self._exercise(assignment, name),
+                    [
+                        f"The notebook you handed in, {name}, {nb}. It is kept as you sent it, but it cannot be graded: "
+                        "in its place the untouched exercise was graded, which earns 0 points. Ask your instructor how "
+                        "to hand it in again."
+                    ],
+                    False,
+                )
             else:
                 graded[name] = (nb, [], True)
 
@@ -165,14 +205,25 @@ class ScreenSubmission:
             (renamed, nb), name = next(iter(others.items())), missing[0]
             self._move_aside(folder / renamed, renamed)
             del plain_files[renamed]
-            graded[name] = (nb, [f"You handed this notebook in as {renamed}; it was graded as {name}, the name the "
-                                 "exercise has."], False)
+            graded[name] = (
+                nb,
+                [
+                    f"You handed this notebook in as {renamed}; it was graded as {name}, the name the "
+                    "exercise has."
+                ],
+                False,
+            )
         else:
             for name in missing:
                 found = ", ".join(others) or "no other notebook"
-                graded[name] = (self._exercise(assignment, name), [
-                    f"No notebook named {name} was handed in ({found}). In its place the untouched exercise was "
-                    "graded, which earns 0 points."], False)
+                graded[name] = (
+                    self._exercise(assignment, name),
+                    [
+                        f"No notebook named {name} was handed in ({found}). In its place the untouched exercise was "
+                        "graded, which earns 0 points."
+                    ],
+                    False,
+                )
         return graded
 
     def _record_set_aside(self, set_aside: list[tuple[str, str]]) -> str:
@@ -180,9 +231,11 @@ class ScreenSubmission:
         shown = 20  # the notebook's note names this many; GRADING-NOTE.txt names them all
         listing = "; ".join(f"{path} ({why})" for path, why in set_aside[:shown])
         more = f"; and {len(set_aside) - shown} more" if len(set_aside) > shown else ""
-        note = ("These files of your submission were set aside, neither graded nor copied into your feedback: "
-                f"{listing}{more}. They are kept, untouched, with your instructor. Hand in plain files (no links), "
-                f"and extra files of at most {_mib(self.max_extra_file_bytes)} each.")
+        note = (
+            "These files of your submission were set aside, neither graded nor copied into your feedback: "
+            f"{listing}{more}. They are kept, untouched, with your instructor. Hand in plain files (no links), "
+            f"and extra files of at most {_mib(self.max_extra_file_bytes)} each."
+        )
         every = "\n".join(f"{path}: {why}" for path, why in set_aside)
         self._write_new(self._rejected_folder() / NOTE_FILE, f"{note}\n\n{every}\n".encode())
         return note
@@ -195,12 +248,20 @@ class ScreenSubmission:
         if not self.db_url:
             return []
         try:
-            released = released_cells(self.db_url, Path(name).stem, assignment, self.release / assignment / name)
-        except MissingEntry:  # not in the gradebook: nbgrader skips this notebook ("unknown notebook")
+            released = released_cells(
+                self.db_url, Path(name).stem, assignment, self.release / assignment / name
+            )
+        except (
+            MissingEntry
+        ):  # not in the gradebook: nbgrader skips this notebook ("unknown notebook")
             return []
-        return normalise_metadata(nb, released) + put_back_missing_cells(nb, self._exercise(assignment, name), released)
+        return normalise_metadata(nb, released) + put_back_missing_cells(
+            nb, self._exercise(assignment, name), released
+        )
 
-    def _walk(self, folder: Path, prefix: str, set_aside: list, budget: list[int]) -> dict[str, int]:
+    def _walk(
+        self, folder: Path, prefix: str, set_aside: list, budget: list[int]
+    ) -> dict[str, int]:
         """Every plain file under `folder` as {path relative to the submission: apparent size},
         seen with lstat; every other kind of entry, and entries past the count limit, set aside."""
         plain = {}
@@ -209,13 +270,20 @@ class ScreenSubmission:
             budget[0] -= 1
             if budget[0] < 0:
                 self._move_aside(path, relative)
-                set_aside.append((relative, f"more than {self.max_extra_files} files in the submission"))
+                set_aside.append(
+                    (relative, f"more than {self.max_extra_files} files in the submission")
+                )
                 continue
             info = os.lstat(path)
             kind = _kind(info.st_mode)
             if kind is None and stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
                 kind = f"a hard link: one of {info.st_nlink} names of the same file"
-            if kind is None and stat.S_ISDIR(info.st_mode) and not prefix and name.endswith(".ipynb"):
+            if (
+                kind is None
+                and stat.S_ISDIR(info.st_mode)
+                and not prefix
+                and name.endswith(".ipynb")
+            ):
                 kind = "a folder named like a notebook"  # nbgrader would try to read it as one
             if kind:
                 self._move_aside(path, relative)
@@ -232,7 +300,9 @@ class ScreenSubmission:
         total = 0
         for relative, size in sorted(extra.items()):
             if size > self.max_extra_file_bytes:
-                why = f"{_mib(size)}, over the {_mib(self.max_extra_file_bytes)} an extra file may be"
+                why = (
+                    f"{_mib(size)}, over the {_mib(self.max_extra_file_bytes)} an extra file may be"
+                )
             elif total + size > self.max_extra_bytes:
                 why = f"the extra files came to over the {_mib(self.max_extra_bytes)} they may be in all"
             else:
@@ -258,8 +328,10 @@ class ScreenSubmission:
             if not stat.S_ISREG(info.st_mode):
                 return f"is {_kind(info.st_mode)}, not a file"
             if info.st_size > self.max_bytes:
-                return (f"is {_mib(info.st_size)}, over the {self.max_bytes / 2**20:.0f} MiB a notebook may be "
-                        "(clear its outputs before handing it in)")
+                return (
+                    f"is {_mib(info.st_size)}, over the {self.max_bytes / 2**20:.0f} MiB a notebook may be "
+                    "(clear its outputs before handing it in)"
+                )
             data = file.read(self.max_bytes + 1)
         if len(data) > self.max_bytes:
             return f"is over the {self.max_bytes / 2**20:.0f} MiB a notebook may be"

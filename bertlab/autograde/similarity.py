@@ -58,11 +58,15 @@ import numpy as np
 from copydetect import CodeFingerprint, compare_files
 from copydetect.utils import get_token_coverage, highlight_overlap
 
-MAX_NOTEBOOK_BYTES = 16 * 1024 * 1024  # the screen's bound too: no notebook of the course comes near it
+MAX_NOTEBOOK_BYTES = (
+    16 * 1024 * 1024
+)  # the screen's bound too: no notebook of the course comes near it
 # A whole solution of an assignment is about 5,000 characters of code; a student's code past this
 # bound is not compared (and the report says so), so that one flood cannot slow every comparison.
 MAX_CODE_CHARS = 200_000
-NOISE_TOKENS = 25  # copydetect's default: shorter runs of tokenized code are too common to mean anything
+NOISE_TOKENS = (
+    25  # copydetect's default: shorter runs of tokenized code are too common to mean anything
+)
 FLAG_SIMILARITY = 0.5
 FLAG_SHARED_TOKENS = 200
 # Starts the line put before each cell of a student's code. Not Python, so the tokenizer keeps it as
@@ -115,6 +119,7 @@ class UnreadableFile(Exception):
 # ------------------------------------------------------------------------------------------------
 # Reading submissions: every byte is hostile
 # ------------------------------------------------------------------------------------------------
+
 
 def read_notebook(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES) -> dict:
     """The notebook at `path` as JSON, read without following a link or blocking on a FIFO, and only
@@ -184,13 +189,16 @@ def student_code(nb: dict, name: str, given: set[str]) -> str:
     for number, (source, is_solution) in enumerate(code_cells(nb), start=1):
         if source in given and not is_solution:
             continue
-        parts.append(f"{CELL_BREAK} # {name}, code cell {number}{' (a solution cell)' if is_solution else ''}\n"
-                     f"{source.strip()}\n")
+        parts.append(
+            f"{CELL_BREAK} # {name}, code cell {number}{' (a solution cell)' if is_solution else ''}\n"
+            f"{source.strip()}\n"
+        )
     return "\n".join(parts)
 
 
-def collect(submitted: Path, assignment: str, given: set[str],
-            max_bytes: int = MAX_NOTEBOOK_BYTES) -> tuple[list[Submission], list[Skipped]]:
+def collect(
+    submitted: Path, assignment: str, given: set[str], max_bytes: int = MAX_NOTEBOOK_BYTES
+) -> tuple[list[Submission], list[Skipped]]:
     """Every student's submission of `assignment` in `submitted`/<student>/<assignment>/, and what
     was skipped: links, FIFOs and other non-files, unreadable notebooks, files that are not
     notebooks, and students with no notebook left to compare."""
@@ -203,7 +211,9 @@ def collect(submitted: Path, assignment: str, given: set[str],
         if not os.path.lexists(folder):
             continue
         if student_dir.is_symlink() or folder.is_symlink() or not folder.is_dir():
-            skipped.append(Skipped(student, str(folder), "is not a folder (a link or a file): not followed"))
+            skipped.append(
+                Skipped(student, str(folder), "is not a folder (a link or a file): not followed")
+            )
             continue
         code, names = [], []
         for path in sorted(folder.iterdir()):
@@ -224,13 +234,21 @@ def collect(submitted: Path, assignment: str, given: set[str],
             names.append(path.name)
         code = "\n".join(code)
         if len(code) > MAX_CODE_CHARS:
-            skipped.append(Skipped(student, str(folder), f"has {len(code)} characters of code: only the first "
-                                   f"{MAX_CODE_CHARS} are compared"))
+            skipped.append(
+                Skipped(
+                    student,
+                    str(folder),
+                    f"has {len(code)} characters of code: only the first "
+                    f"{MAX_CODE_CHARS} are compared",
+                )
+            )
             code = code[:MAX_CODE_CHARS]
         if names:
             submissions.append(Submission(student, code, names))
         else:
-            skipped.append(Skipped(student, str(folder), "no readable notebook: the student is not compared"))
+            skipped.append(
+                Skipped(student, str(folder), "no readable notebook: the student is not compared")
+            )
     return submissions, skipped
 
 
@@ -238,14 +256,20 @@ def collect(submitted: Path, assignment: str, given: set[str],
 # Comparing
 # ------------------------------------------------------------------------------------------------
 
+
 def fingerprint(code: str, noise_t: int, guarantee_t: int, boilerplate=None) -> CodeFingerprint:
     """copydetect's fingerprint of Python `code` (the file name only tells it the language), less
     the fingerprints that span a cell break."""
-    found = CodeFingerprint("cells.py", noise_t, guarantee_t - noise_t + 1, boilerplate=boilerplate,
-                            fp=io.StringIO(code))
+    found = CodeFingerprint(
+        "cells.py",
+        noise_t,
+        guarantee_t - noise_t + 1,
+        boilerplate=boilerplate,
+        fp=io.StringIO(code),
+    )
     within_cells = {}
     for hash_value, starts in found.hash_idx.items():
-        starts = [i for i in starts if CELL_BREAK not in found.filtered_code[i:i + noise_t]]
+        starts = [i for i in starts if CELL_BREAK not in found.filtered_code[i : i + noise_t]]
         if starts:
             within_cells[hash_value] = starts
     found.hash_idx, found.hashes = within_cells, set(within_cells)
@@ -253,21 +277,33 @@ def fingerprint(code: str, noise_t: int, guarantee_t: int, boilerplate=None) -> 
     return found
 
 
-def compare(submissions: list[Submission], boilerplate_code: str, *, noise_t: int = NOISE_TOKENS,
-            guarantee_t: int = NOISE_TOKENS, flag_similarity: float = FLAG_SIMILARITY,
-            flag_shared_tokens: int = FLAG_SHARED_TOKENS) -> list[Pair]:
+def compare(
+    submissions: list[Submission],
+    boilerplate_code: str,
+    *,
+    noise_t: int = NOISE_TOKENS,
+    guarantee_t: int = NOISE_TOKENS,
+    flag_similarity: float = FLAG_SIMILARITY,
+    flag_shared_tokens: int = FLAG_SHARED_TOKENS,
+) -> list[Pair]:
     """Every pair of `submissions`, most alike first, the template's fingerprints excluded."""
     if guarantee_t < noise_t:
         raise ValueError(f"guarantee_t={guarantee_t} must be at least noise_t={noise_t}")
     # Every fingerprint of the template (window 1, as copydetect takes boilerplate), so that none of
     # its code can match, whichever fingerprints winnowing keeps from a student's.
-    boilerplate = np.unique(np.array(list(fingerprint(boilerplate_code, noise_t, noise_t).hashes), dtype=np.int64))
-    prints = {s.student: fingerprint(s.code, noise_t, guarantee_t, boilerplate) for s in submissions}
+    boilerplate = np.unique(
+        np.array(list(fingerprint(boilerplate_code, noise_t, noise_t).hashes), dtype=np.int64)
+    )
+    prints = {
+        s.student: fingerprint(s.code, noise_t, guarantee_t, boilerplate) for s in submissions
+    }
     pairs = []
     for a, b in itertools.combinations(sorted(prints), 2):
         shared, (similarity_a, similarity_b), slices = compare_files(prints[a], prints[b])
         pair = Pair(a, b, float(similarity_a), float(similarity_b), int(shared), flagged=False)
-        pair.flagged = pair.similarity >= flag_similarity and pair.shared_tokens >= flag_shared_tokens
+        pair.flagged = (
+            pair.similarity >= flag_similarity and pair.shared_tokens >= flag_shared_tokens
+        )
         if pair.flagged:
             pair.highlighted_a = _highlight(prints[a].raw_code, slices[0])
             pair.highlighted_b = _highlight(prints[b].raw_code, slices[1])
@@ -279,7 +315,9 @@ def compare(submissions: list[Submission], boilerplate_code: str, *, noise_t: in
 def _highlight(code: str, slices) -> str:
     if len(slices[0]) == 0:
         return html.escape(code)
-    marked, _ = highlight_overlap(code, np.asarray(slices, dtype=np.int64), "<mark>", "</mark>", escape_html=True)
+    marked, _ = highlight_overlap(
+        code, np.asarray(slices, dtype=np.int64), "<mark>", "</mark>", escape_html=True
+    )
     return marked
 
 
@@ -287,7 +325,15 @@ def _highlight(code: str, slices) -> str:
 # Reports
 # ------------------------------------------------------------------------------------------------
 
-CSV_HEADER = ["student_a", "student_b", "similarity", "similarity_a", "similarity_b", "shared_tokens", "flagged"]
+CSV_HEADER = [
+    "student_a",
+    "student_b",
+    "similarity",
+    "similarity_a",
+    "similarity_b",
+    "shared_tokens",
+    "flagged",
+]
 
 
 def write_csv(pairs: list[Pair], path: Path) -> None:
@@ -296,8 +342,17 @@ def write_csv(pairs: list[Pair], path: Path) -> None:
         writer = csv.writer(file)
         writer.writerow(CSV_HEADER)
         for p in pairs:
-            writer.writerow([p.a, p.b, f"{p.similarity:.3f}", f"{p.similarity_a:.3f}", f"{p.similarity_b:.3f}",
-                             p.shared_tokens, "yes" if p.flagged else "no"])
+            writer.writerow(
+                [
+                    p.a,
+                    p.b,
+                    f"{p.similarity:.3f}",
+                    f"{p.similarity_a:.3f}",
+                    f"{p.similarity_b:.3f}",
+                    p.shared_tokens,
+                    "yes" if p.flagged else "no",
+                ]
+            )
 
 
 STYLE = """
@@ -313,95 +368,186 @@ mark { background: #ffd27f; }
 """
 
 
-def write_html(assignment: str, pairs: list[Pair], skipped: list[Skipped], students: int, path: Path,
-               *, flag_similarity: float, flag_shared_tokens: int) -> None:
+def write_html(
+    assignment: str,
+    pairs: list[Pair],
+    skipped: list[Skipped],
+    students: int,
+    path: Path,
+    *,
+    flag_similarity: float,
+    flag_shared_tokens: int,
+) -> None:
     """A self-contained page (no scripts, no network): the ranked pairs, the flagged ones
     highlighted, each flagged pair's code side by side with the shared code marked."""
     e = html.escape
     flagged = [p for p in pairs if p.flagged]
-    out = [f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>Similarity: {e(assignment)}</title>",
-           f"<style>{STYLE}</style></head><body>",
-           f"<h1>Similar submissions: {e(assignment)}</h1>",
-           f"<p>{students} submissions compared, {len(pairs)} pairs; <strong>{len(flagged)} flagged</strong> "
-           f"(at least {flag_similarity:.0%} of one student's own code found in the other's, and at least "
-           f"{flag_shared_tokens} tokenized characters shared). Code given in the exercise is not counted. "
-           "A flag is a reason to read both notebooks, not a verdict.</p>"]
+    out = [
+        f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>Similarity: {e(assignment)}</title>",
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>Similar submissions: {e(assignment)}</h1>",
+        f"<p>{students} submissions compared, {len(pairs)} pairs; <strong>{len(flagged)} flagged</strong> "
+        f"(at least {flag_similarity:.0%} of one student's own code found in the other's, and at least "
+        f"{flag_shared_tokens} tokenized characters shared). Code given in the exercise is not counted. "
+        "A flag is a reason to read both notebooks, not a verdict.</p>",
+    ]
     if flagged:
         out.append("<h2>Flagged pairs</h2>")
         for n, p in enumerate(flagged, start=1):
-            out.append(f"<h3 id='pair-{n}'>{e(p.a)} and {e(p.b)}: {p.similarity_a:.0%} of {e(p.a)}'s code, "
-                       f"{p.similarity_b:.0%} of {e(p.b)}'s</h3>")
-            out.append(f"<div class='side-by-side'><div><h4>{e(p.a)}</h4><pre>{p.highlighted_a}</pre></div>"
-                       f"<div><h4>{e(p.b)}</h4><pre>{p.highlighted_b}</pre></div></div>")
+            out.append(
+                f"<h3 id='pair-{n}'>{e(p.a)} and {e(p.b)}: {p.similarity_a:.0%} of {e(p.a)}'s code, "
+                f"{p.similarity_b:.0%} of {e(p.b)}'s</h3>"
+            )
+            out.append(
+                f"<div class='side-by-side'><div><h4>{e(p.a)}</h4><pre>{p.highlighted_a}</pre></div>"
+                f"<div><h4>{e(p.b)}</h4><pre>{p.highlighted_b}</pre></div></div>"
+            )
     out.append("<h2>Not compared</h2>")
     if skipped:
         out.append("<table><tr><th>student</th><th>file</th><th>why</th></tr>")
-        out.extend(f"<tr><td>{e(s.student)}</td><td>{e(s.path)}</td><td>{e(s.reason)}</td></tr>" for s in skipped)
+        out.extend(
+            f"<tr><td>{e(s.student)}</td><td>{e(s.path)}</td><td>{e(s.reason)}</td></tr>"
+            for s in skipped
+        )
         out.append("</table>")
     else:
         out.append("<p>Every file of every submission was read.</p>")
     out.append("<h2>All pairs, most alike first</h2>")
-    out.append("<table><tr><th>#</th><th>student a</th><th>student b</th><th>similarity</th>"
-               "<th>share of a</th><th>share of b</th><th>shared</th><th>flagged</th></tr>")
+    out.append(
+        "<table><tr><th>#</th><th>student a</th><th>student b</th><th>similarity</th>"
+        "<th>share of a</th><th>share of b</th><th>shared</th><th>flagged</th></tr>"
+    )
     flagged_number = {id(p): n for n, p in enumerate(flagged, start=1)}
     for rank, p in enumerate(pairs, start=1):
         verdict = f"<a href='#pair-{flagged_number[id(p)]}'>yes</a>" if p.flagged else "no"
-        out.append(f"<tr class='{'flagged' if p.flagged else ''}'><td class='number'>{rank}</td><td>{e(p.a)}</td>"
-                   f"<td>{e(p.b)}</td><td class='number'>{p.similarity:.2f}</td>"
-                   f"<td class='number'>{p.similarity_a:.2f}</td><td class='number'>{p.similarity_b:.2f}</td>"
-                   f"<td class='number'>{p.shared_tokens}</td><td>{verdict}</td></tr>")
+        out.append(
+            f"<tr class='{'flagged' if p.flagged else ''}'><td class='number'>{rank}</td><td>{e(p.a)}</td>"
+            f"<td>{e(p.b)}</td><td class='number'>{p.similarity:.2f}</td>"
+            f"<td class='number'>{p.similarity_a:.2f}</td><td class='number'>{p.similarity_b:.2f}</td>"
+            f"<td class='number'>{p.shared_tokens}</td><td>{verdict}</td></tr>"
+        )
     out.append("</table>")
     out.append("</body></html>\n")
     path.write_text("\n".join(out), encoding="utf-8")
 
 
-def report(assignment: str, *, submitted: Path, release: Path, out: Path, noise_t: int = NOISE_TOKENS,
-           guarantee_t: int = NOISE_TOKENS, flag_similarity: float = FLAG_SIMILARITY,
-           flag_shared_tokens: int = FLAG_SHARED_TOKENS) -> tuple[list[Pair], list[Skipped]]:
+def report(
+    assignment: str,
+    *,
+    submitted: Path,
+    release: Path,
+    out: Path,
+    noise_t: int = NOISE_TOKENS,
+    guarantee_t: int = NOISE_TOKENS,
+    flag_similarity: float = FLAG_SIMILARITY,
+    flag_shared_tokens: int = FLAG_SHARED_TOKENS,
+) -> tuple[list[Pair], list[Skipped]]:
     """Compare the submissions of `assignment` and write out/<assignment>.csv and .html."""
     boilerplate, given = template_code(release, assignment)
     submissions, skipped = collect(submitted, assignment, given)
-    pairs = compare(submissions, boilerplate, noise_t=noise_t, guarantee_t=guarantee_t,
-                    flag_similarity=flag_similarity, flag_shared_tokens=flag_shared_tokens)
+    pairs = compare(
+        submissions,
+        boilerplate,
+        noise_t=noise_t,
+        guarantee_t=guarantee_t,
+        flag_similarity=flag_similarity,
+        flag_shared_tokens=flag_shared_tokens,
+    )
     out.mkdir(parents=True, exist_ok=True)
     write_csv(pairs, out / f"{assignment}.csv")
-    write_html(assignment, pairs, skipped, len(submissions), out / f"{assignment}.html",
-               flag_similarity=flag_similarity, flag_shared_tokens=flag_shared_tokens)
+    write_html(
+        assignment,
+        pairs,
+        skipped,
+        len(submissions),
+        out / f"{assignment}.html",
+        flag_similarity=flag_similarity,
+        flag_shared_tokens=flag_shared_tokens,
+    )
     return pairs, skipped
 
 
 def main(argv: list[str] | None = None) -> None:
     """`python -m bertlab.autograde.similarity ASSIGNMENT...`: the pairs of submissions whose code
     is suspiciously alike, per assignment, in grading/similarity/<assignment>.csv and .html."""
-    parser = argparse.ArgumentParser(prog="python -m bertlab.autograde.similarity", description=main.__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bertlab.autograde.similarity", description=main.__doc__
+    )
     parser.add_argument("assignments", nargs="+")
-    parser.add_argument("--submitted", type=Path, default=Path("grading/submitted"),
-                        help="the submissions, <student>/<assignment>/*.ipynb (default: %(default)s)")
-    parser.add_argument("--release", type=Path, default=Path("exercises"),
-                        help="the released notebooks, <assignment>/*.ipynb: their code is not compared (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=Path("grading/similarity"), help="where the reports go (default: %(default)s)")
-    parser.add_argument("--noise-t", type=int, default=NOISE_TOKENS,
-                        help="shortest run of tokenized code that counts as shared (default: %(default)s)")
-    parser.add_argument("--guarantee-t", type=int, default=NOISE_TOKENS,
-                        help="runs this long are always found; larger is faster and samples (default: %(default)s)")
-    parser.add_argument("--flag-similarity", type=float, default=FLAG_SIMILARITY,
-                        help="flag a pair when this share of one student's code is in the other's (default: %(default)s)")
-    parser.add_argument("--flag-shared-tokens", type=int, default=FLAG_SHARED_TOKENS,
-                        help="...and they share at least this much tokenized code (default: %(default)s)")
+    parser.add_argument(
+        "--submitted",
+        type=Path,
+        default=Path("grading/submitted"),
+        help="the submissions, <student>/<assignment>/*.ipynb (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--release",
+        type=Path,
+        default=Path("exercises"),
+        help="the released notebooks, <assignment>/*.ipynb: their code is not compared (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("grading/similarity"),
+        help="where the reports go (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--noise-t",
+        type=int,
+        default=NOISE_TOKENS,
+        help="shortest run of tokenized code that counts as shared (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--guarantee-t",
+        type=int,
+        default=NOISE_TOKENS,
+        help="runs this long are always found; larger is faster and samples (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--flag-similarity",
+        type=float,
+        default=FLAG_SIMILARITY,
+        help="flag a pair when this share of one student's code is in the other's (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--flag-shared-tokens",
+        type=int,
+        default=FLAG_SHARED_TOKENS,
+        help="...and they share at least this much tokenized code (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     for assignment in args.assignments:
         if not (args.release / assignment).is_dir():
-            raise SystemExit(f"no released assignment {args.release / assignment}: name one of "
-                             f"{', '.join(sorted(p.name for p in args.release.iterdir() if p.is_dir()))}")
-        pairs, skipped = report(assignment, submitted=args.submitted, release=args.release, out=args.out,
-                                noise_t=args.noise_t, guarantee_t=args.guarantee_t,
-                                flag_similarity=args.flag_similarity, flag_shared_tokens=args.flag_shared_tokens)
+            raise SystemExit(
+                f"no released assignment {args.release / assignment}: name one of "
+                f"{', '.join(sorted(p.name for p in args.release.iterdir() if p.is_dir()))}"
+            )
+        pairs, skipped = report(
+            assignment,
+            submitted=args.submitted,
+            release=args.release,
+            out=args.out,
+            noise_t=args.noise_t,
+            guarantee_t=args.guarantee_t,
+            flag_similarity=args.flag_similarity,
+            flag_shared_tokens=args.flag_shared_tokens,
+        )
         flagged = [f"{p.a} and {p.b} ({p.similarity:.0%})" for p in pairs if p.flagged]
-        print(f"{assignment}: " + ("no two submissions to compare" if not pairs else
-                                   f"{len(pairs)} pairs compared, {len(flagged)} flagged")
-              + (f": {', '.join(flagged)}" if flagged else "")
-              + (f"; {len(skipped)} files or folders not compared, or not whole (listed in the report)"
-                 if skipped else ""))
+        print(
+            f"{assignment}: "
+            + (
+                "no two submissions to compare"
+                if not pairs
+                else f"{len(pairs)} pairs compared, {len(flagged)} flagged"
+            )
+            + (f": {', '.join(flagged)}" if flagged else "")
+            + (
+                f"; {len(skipped)} files or folders not compared, or not whole (listed in the report)"
+                if skipped
+                else ""
+            )
+        )
         print(f"  wrote {args.out / assignment}.csv and {args.out / assignment}.html")
 
 

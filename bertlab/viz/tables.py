@@ -26,18 +26,33 @@ class HTMLTable:
     def _repr_html_(self) -> str:
         th = "padding:4px 10px;text-align:left;border-bottom:2px solid #999;"
         td = "padding:4px 10px;text-align:left;border-bottom:1px solid #ddd;vertical-align:top;"
-        parts = ['<div style="overflow-x:auto"><table style="border-collapse:collapse;margin:0.5em 0;">']
+        parts = [
+            '<div style="overflow-x:auto"><table style="border-collapse:collapse;margin:0.5em 0;">'
+        ]
         if self.caption:
-            parts.append(f'<caption style="caption-side:top;text-align:left;font-weight:bold;padding:4px 0">'
-                         f"{html.escape(self.caption)}</caption>")
-        parts.append("<tr>" + "".join(f'<th style="{th}">{html.escape(h)}</th>' for h in self.header) + "</tr>")
+            parts.append(
+                f'<caption style="caption-side:top;text-align:left;font-weight:bold;padding:4px 0">'
+                f"{html.escape(self.caption)}</caption>"
+            )
+        parts.append(
+            "<tr>"
+            + "".join(f'<th style="{th}">{html.escape(h)}</th>' for h in self.header)
+            + "</tr>"
+        )
         for row in self.rows:
-            parts.append("<tr>" + "".join(f'<td style="{td}">{self._cell_html(c)}</td>' for c in row) + "</tr>")
+            parts.append(
+                "<tr>"
+                + "".join(f'<td style="{td}">{self._cell_html(c)}</td>' for c in row)
+                + "</tr>"
+            )
         parts.append("</table></div>")
         return "".join(parts)
 
     def __str__(self) -> str:
-        cells = [[" ".join(map(str, c)) if isinstance(c, (list, tuple)) else str(c) for c in row] for row in self.rows]
+        cells = [
+            [" ".join(map(str, c)) if isinstance(c, (list, tuple)) else str(c) for c in row]
+            for row in self.rows
+        ]
         widths = [max(len(str(h)), *(len(r[i]) for r in cells)) for i, h in enumerate(self.header)]
         lines = ["  ".join(str(h).ljust(w) for h, w in zip(self.header, widths))]
         lines.append("  ".join("-" * w for w in widths))
@@ -58,8 +73,10 @@ def token_chip(token: str) -> str:
         bg = "#cfe3f7"
     else:
         bg = "#fbefc5"
-    return (f'<code style="background:{bg};color:#111;padding:1px 4px;margin:1px;border-radius:3px;'
-            f'white-space:nowrap">{html.escape(token)}</code>')
+    return (
+        f'<code style="background:{bg};color:#111;padding:1px 4px;margin:1px;border-radius:3px;'
+        f'white-space:nowrap">{html.escape(token)}</code>'
+    )
 
 
 def tokenization_table(tokenizer, sentences: Sequence[str]) -> HTMLTable:
@@ -82,5 +99,7 @@ def encoding_table(encoding, *, by_token: bool = True) -> HTMLTable:
     }
     if by_token:
         return HTMLTable(list(fields), [list(r) for r in zip(*fields.values())])
-    return HTMLTable([""] + [str(p) for p in fields["position"]],
-                     [[name] + list(values) for name, values in list(fields.items())[1:]])
+    return HTMLTable(
+        [""] + [str(p) for p in fields["position"]],
+        [[name] + list(values) for name, values in list(fields.items())[1:]],
+    )
