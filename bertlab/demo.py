@@ -32,8 +32,9 @@ def main():
     c = model.config
     params = sum(p.numel() for p in model.parameters())
     print(
-        f"Embedded encoder: all-MiniLM-L6-v2, {c.num_hidden_layers} layers, hidden {c.hidden_size}, "
-        f"{c.num_attention_heads} heads, vocab {c.vocab_size}, {params / 1e6:.1f}M parameters\n"
+        f"Embedded encoder: all-MiniLM-L6-v2, {c.num_hidden_layers} layers, "
+        f"hidden {c.hidden_size}, {c.num_attention_heads} heads, vocab {c.vocab_size}, "
+        f"{params / 1e6:.1f}M parameters\n"
     )
 
     a, b = "The quick brown fox jumps over the embankment.", "It was unbelievably fast!"
@@ -41,8 +42,8 @@ def main():
     print("WordPiece tokens of a sentence pair, with segment ids:")
     print("  " + " ".join(f"{t}/{s}" for t, s in zip(pair.tokens, pair.token_type_ids)) + "\n")
 
-    # "bank" is the fifth token in each, so that layer 0 (token + position + segment embedding) is the
-    # same vector for all three, and any difference later comes from the context alone.
+    # "bank" is the fifth token in each, so that layer 0 (token + position + segment embedding) is
+    # the same vector for all three, and any difference later comes from the context alone.
     sentences = {
         "river": "We sat by the bank of the river and watched the water.",
         "money": "She went to the bank to deposit her money.",
@@ -54,7 +55,8 @@ def main():
         sim = lambda x, y: F.cosine_similarity(vectors[x], vectors[y], dim=0).item()
         name = "layer 0 (embeddings, no context)" if layer == 0 else f"layer {layer} (contextual)"
         print(
-            f"  {name:<34} river~money {sim('river', 'money'):.3f}   money~loan {sim('money', 'loan'):.3f}"
+            f"  {name:<34} river~money {sim('river', 'money'):.3f}   money~loan "
+            f"{sim('money', 'loan'):.3f}"
         )
     print()
 
@@ -80,9 +82,10 @@ def main():
     with torch.no_grad():
         out = pretraining(**batch, labels=labels, next_sentence_label=torch.tensor([0]))
     print(
-        f"An untrained BertForPreTraining ({config.num_hidden_layers} layers, hidden {config.hidden_size}): "
-        f"MLM loss {out.mlm_loss:.2f} (ln V = {math.log(config.vocab_size):.2f}, a uniform guess), "
-        f"NSP loss {out.nsp_loss:.2f} (ln 2 = {math.log(2):.2f}). Pretraining is what lowers them."
+        f"An untrained BertForPreTraining ({config.num_hidden_layers} layers, hidden "
+        f"{config.hidden_size}): MLM loss {out.mlm_loss:.2f} (ln V = "
+        f"{math.log(config.vocab_size):.2f}, a uniform guess), NSP loss {out.nsp_loss:.2f} (ln 2 = "
+        f"{math.log(2):.2f}). Pretraining is what lowers them."
     )
 
 

@@ -1,7 +1,7 @@
 """How well a pretrained BERT does its two pretraining tasks on text it never saw.
 
-    python -m bertlab.evaluate shakespeare-mini         # the shipped checkpoint, on the held-out plays
-    python -m bertlab.evaluate runs/mini/model          # a run's model
+    python -m bertlab.evaluate shakespeare-mini   # the shipped checkpoint, on the held-out plays
+    python -m bertlab.evaluate runs/mini/model    # a run's model
 
 Prints MLM top-1 accuracy beside the most-frequent-token baseline (always guessing the commonest
 masked token), and NSP accuracy beside chance (50%: the pairs are exactly balanced).
@@ -21,7 +21,8 @@ from .model import IGNORE_INDEX
 def evaluate_pretraining(
     model, tokenizer, documents, *, max_seq_len: int = 128, batch_size: int = 64, seed: int = 0
 ) -> dict:
-    """MLM top-1 and NSP accuracy over one seeded epoch of pairs (and masks) built from documents."""
+    """MLM top-1 and NSP accuracy over one seeded epoch of pairs (and masks) built from
+    documents."""
     from .data import PretrainingCollator, make_pairs
 
     pairs = make_pairs(documents, tokenizer, max_seq_len=max_seq_len, seed=seed)
@@ -96,8 +97,8 @@ def main(argv=None):
     )
     print(f"held-out plays: {result['pairs']} pairs, {result['masked_tokens']} masked tokens")
     print(
-        f"MLM top-1 accuracy  {result['mlm_top1']:.3f}   (most frequent token {result['most_frequent_token']!r}: "
-        f"{result['mlm_most_frequent_token_baseline']:.3f})"
+        f"MLM top-1 accuracy  {result['mlm_top1']:.3f}   (most frequent token "
+        f"{result['most_frequent_token']!r}: {result['mlm_most_frequent_token_baseline']:.3f})"
     )
     print(f"NSP accuracy        {result['nsp_accuracy']:.3f}   (chance: 0.500)")
 

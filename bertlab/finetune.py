@@ -1,10 +1,10 @@
 """Fine-tuning a pretrained BERT to put a label on a passage: which genre do these lines come from?
 
-    documents ──> passages of consecutive sentences, each labelled with its play's genre (or the play)
+    documents ──> passages of consecutive sentences, labelled with their play's genre (or play)
                       │   balanced: as many passages of every label
                       ▼
     tokenizer ──> [CLS] passage [SEP] ──> BertForSequenceClassification ──> logits (B, num_labels)
-                                          pretrained encoder + a new linear classifier on the pooled [CLS]
+                                          pretrained encoder + new classifier on the pooled [CLS]
 
 Fine-tuning is pretraining's loop with a different loss: every weight of the encoder goes on
 learning, with a small learning rate, while the classifier starts from scratch (Devlin et al. 2019,
@@ -16,8 +16,8 @@ section 4). The pieces here:
 - `finetune`: AdamW with warmup and linear decay, clipping, optional bf16/fp16 autocast, seeded.
 - `evaluate_classifier`: accuracy and the confusion matrix on held-out passages.
 
-    python -m bertlab.finetune --labels comedies,roman,tragedies --steps 80     # the chapter's experiment
-    python -m bertlab.finetune --from-scratch                                   # the same, random weights
+    python -m bertlab.finetune --labels comedies,roman,tragedies --steps 80  # the chapter's run
+    python -m bertlab.finetune --from-scratch                                # same, random weights
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ def make_passages(
     per_label: int | None = None,
     seed: int = 0,
 ) -> list[Passage]:
-    """Cut documents into labelled passages, the same number for every label, in a seeded random order.
+    """Cut documents into labelled passages, the same number for every label, in a seeded random
+    order.
 
     documents: e.g. `shakespeare_documents("train")`. A document whose `label_by` value is not in
         `labels` is left out (a genre you did not ask for).
@@ -72,8 +73,8 @@ def make_passages(
     sentences_per_passage: each scene is cut into non-overlapping runs of this many consecutive
         sentences (a ragged end is dropped), so passages never cross a scene and never share text.
     min_words: passages with fewer words are dropped ("Ay." says nothing about its play).
-    per_label: passages per label; None takes as many as the rarest label has. Balanced classes give
-        accuracy a plain baseline: always guessing one label scores 1 / len(labels).
+    per_label: passages per label; None takes as many as the rarest label has. Balanced classes
+        give accuracy a plain baseline: always guessing one label scores 1 / len(labels).
     seed: which passages are drawn, and their order. Same arguments, same list.
     """
     documents = _check_documents(documents)
@@ -103,7 +104,8 @@ def make_passages(
         isinstance(per_label, bool) or not isinstance(per_label, int) or per_label < 1
     ):
         raise ValueError(
-            f"per_label must be None (as many as the rarest label has) or an int >= 1, got {per_label!r}"
+            "per_label must be None (as many as the rarest label has) or an int >= 1, "
+            f"got {per_label!r}"
         )
 
     index = {name: i for i, name in enumerate(labels)}
@@ -125,8 +127,9 @@ def make_passages(
     if empty:
         present = sorted({getattr(d, label_by) for d in documents})
         raise ValueError(
-            f"no passage has the {label_by} {empty}; the documents' {label_by} values are {present}: "
-            "choose labels among them, spelled the same way, or pass documents that have them"
+            f"no passage has the {label_by} {empty}; the documents' {label_by} values are "
+            f"{present}: choose labels among them, spelled the same way, or pass documents that "
+            "have them"
         )
     n_each = min(counts.values()) if per_label is None else per_label
     if n_each > min(counts.values()):
@@ -167,9 +170,10 @@ def load_classifier(
 ) -> BertForSequenceClassification:
     """A BertForSequenceClassification with one output per label.
 
-    pretrained=True: the checkpoint's encoder and pooler (a BertForPreTraining checkpoint loads: its
-    MLM and NSP heads are left out), under a new classifier. pretrained=False: the same config, every
-    weight from BERT's random initialisation: the baseline that shows what pretraining is worth.
+    pretrained=True: the checkpoint's encoder and pooler (a BertForPreTraining checkpoint loads:
+    its MLM and NSP heads are left out), under a new classifier. pretrained=False: the same config,
+    every weight from BERT's random initialisation: the baseline that shows what pretraining is
+    worth.
     dropout: hidden and attention dropout while fine-tuning (BERT: 0.1; shakespeare-mini was
     pretrained without). seed: the random initialisation (the classifier's, or everything's).
     """
@@ -180,9 +184,7 @@ def load_classifier(
         hidden_dropout_prob=dropout,
         attention_probs_dropout_prob=dropout,
     )
-    torch.manual_seed(
-        seed
-    )  # the new weights are drawn from the global generator, as in nn.Module init
+    torch.manual_seed(seed)  # the new weights come from the global generator, as in nn.Module init
     if pretrained:
         return BertForSequenceClassification.from_pretrained(checkpoint, **overrides)
     config = BertConfig.load(resolve_checkpoint(checkpoint))
@@ -193,11 +195,10 @@ def load_classifier(
 def encode(
     tokenizer, passages: Sequence[Passage], max_seq_len: int, device
 ) -> dict[str, torch.Tensor]:
-    """A padded batch: input_ids, token_type_ids, attention_mask (B, T), labels (B,). T <= max_seq_len:
-    longer passages lose their end."""
-    batch = tokenizer(
-        [p.text for p in passages], max_length=max_seq_len, padding=True, truncation=True
-    )
+    """A padded batch: input_ids, token_type_ids, attention_mask (B, T), labels (B,).
+    T <= max_seq_len: longer passages lose their end."""
+    texts = [p.text for p in passages]
+    batch = tokenizer(texts, max_length=max_seq_len, padding=True, truncation=True)
     batch["labels"] = torch.tensor([p.label for p in passages])
     return {k: v.to(device) for k, v in batch.items()}
 
@@ -210,8 +211,9 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def autocast_for(device: torch.device, precision: str):
-    """Mixed precision: under torch.autocast the matmuls run in bf16 or fp16, while softmax, LayerNorm
-    and the loss stay fp32, and so do the weights and the optimizer. "fp32" turns it off."""
+    """Mixed precision: under torch.autocast the matmuls run in bf16 or fp16, while softmax,
+    LayerNorm and the loss stay fp32, and so do the weights and the optimizer. "fp32" turns it
+    off."""
     if precision not in PRECISIONS:
         raise ValueError(f'precision must be "fp32", "bf16" or "fp16", got {precision!r}')
     if PRECISIONS[precision] is None:
@@ -227,9 +229,7 @@ class FinetuneConfig:
     warmup_fraction: float = 0.1  # share of the steps spent warming the learning rate up from 0
     weight_decay: float = 0.01  # not on biases and LayerNorm (see bertlab.train.build_optimizer)
     clip_grad_norm: float = 1.0
-    max_seq_len: int = (
-        48  # tokens per passage, [CLS] and [SEP] included; longer ones lose their end
-    )
+    max_seq_len: int = 48  # tokens per passage, [CLS] and [SEP] included; longer ones are cut
     precision: str = "fp32"  # "fp32", "bf16" or "fp16": autocast's dtype for the forward pass
     seed: int = 0  # order of the passages and dropout masks (initialisation: load_classifier)
     eval_every: int = 0  # steps between evaluations on eval_passages (0: only after the last step)
@@ -243,8 +243,9 @@ def finetune(
     *,
     eval_passages: Sequence[Passage] | None = None,
 ) -> list[dict]:
-    """Fine-tune `model` in place on `passages`; returns the log, one dict per step: step, loss, accuracy
-    (of that batch), lr, grad_norm, and eval_accuracy on the steps where eval_passages were scored.
+    """Fine-tune `model` in place on `passages`; returns the log, one dict per step: step, loss,
+    accuracy (of that batch), lr, grad_norm, and eval_accuracy on the steps where eval_passages
+    were scored.
 
     Runs on the model's device: move the model first (`model.to("cuda")`); batches follow it.
     """
@@ -265,8 +266,9 @@ def finetune(
     device = model.device
     optimizer = build_optimizer(model, cfg.lr, cfg.weight_decay)
     warmup_steps = max(1, round(cfg.warmup_fraction * cfg.steps))
-    # fp16's narrow range lets small gradients underflow to 0, so its loss is scaled up before backward
-    # and the gradients scaled back down before the step (GradScaler); bf16 has fp32's range, needs none.
+    # fp16's narrow range lets small gradients underflow to 0, so its loss is scaled up before
+    # backward and the gradients scaled back down before the step (GradScaler); bf16 has fp32's
+    # range and needs none.
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
 
     order: list[int] = []  # indices of the passages still to come, this epoch's and the next's
@@ -278,23 +280,16 @@ def finetune(
             g = torch.Generator().manual_seed(derived_seed(cfg.seed, "order", epoch))
             order += torch.randperm(len(passages), generator=g).tolist()
             epoch += 1
-        batch = encode(
-            tokenizer, [passages[i] for i in order[: cfg.batch_size]], cfg.max_seq_len, device
-        )  # (B, T)
+        chosen = [passages[i] for i in order[: cfg.batch_size]]
         del order[: cfg.batch_size]
+        batch = encode(tokenizer, chosen, cfg.max_seq_len, device)  # (B, T) each, labels (B,)
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr * warmup_then_linear_decay(step, warmup_steps, cfg.steps)
         torch.manual_seed(derived_seed(cfg.seed, "dropout", step))  # reproducible dropout masks
 
-        with (
-            autocast
-        ):  # logits (B, L); the loss is computed in fp32 by the model whatever the precision
-            out = model(
-                batch["input_ids"],
-                batch["token_type_ids"],
-                batch["attention_mask"],
-                labels=batch["labels"],
-            )
+        # logits (B, L); the loss is computed in fp32 by the model whatever the precision
+        with autocast:
+            out = model(**batch)  # input_ids, token_type_ids, attention_mask and labels
         scaler.scale(out.loss).backward()  # fp16: loss x scale, so gradients x scale
         scaler.unscale_(optimizer)  # clip the true gradients, not scaled ones
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
@@ -311,13 +306,14 @@ def finetune(
         }
         last = step + 1 == cfg.steps
         if eval_passages and (last or (cfg.eval_every and (step + 1) % cfg.eval_every == 0)):
-            row["eval_accuracy"] = evaluate_classifier(
+            evaluation = evaluate_classifier(
                 model,
                 tokenizer,
                 eval_passages,
                 max_seq_len=cfg.max_seq_len,
                 precision=cfg.precision,
-            ).accuracy
+            )
+            row["eval_accuracy"] = evaluation.accuracy
             model.train()
         log.append(row)
     return log
@@ -336,10 +332,11 @@ class Evaluation:
 
 
 def confusion_matrix(predicted: torch.Tensor, true: torch.Tensor, num_labels: int) -> torch.Tensor:
-    """(L, L) counts of (true, predicted) pairs: entry [i, j] = passages of label i predicted as j."""
-    return torch.bincount(true * num_labels + predicted, minlength=num_labels * num_labels).view(
-        num_labels, num_labels
-    )
+    """(L, L) counts of (true, predicted) pairs: entry [i, j] = passages of label i predicted as
+    j."""
+    pair_index = true * num_labels + predicted  # (N,) in [0, L * L)
+    counts = torch.bincount(pair_index, minlength=num_labels * num_labels)  # (L * L,)
+    return counts.view(num_labels, num_labels)
 
 
 @torch.no_grad()
@@ -361,9 +358,8 @@ def evaluate_classifier(
     for start in range(0, len(passages), batch_size):
         batch = encode(tokenizer, passages[start : start + batch_size], max_seq_len, model.device)
         with autocast:
-            logits = model(
-                batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]
-            ).logits  # (B, L)
+            inputs = (batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])
+            logits = model(*inputs).logits  # (B, L)
         predicted.append(logits.argmax(-1).cpu())
     predictions = torch.cat(predicted)  # (N,)
     true = torch.tensor([p.label for p in passages])  # (N,)
@@ -394,9 +390,11 @@ HELP = {
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m bertlab.finetune",
-        description="Fine-tune a pretrained BERT to tell the genre of a Shakespeare passage: fine-tunes on "
-        "passages of the plays that pretraining saw, tests on the held-out plays "
-        "(bertlab.data.HELDOUT_PLAYS), with the same number of passages of each genre.",
+        description=(
+            "Fine-tune a pretrained BERT to tell the genre of a Shakespeare passage: fine-tunes on "
+            "passages of the plays that pretraining saw, tests on the held-out plays "
+            "(bertlab.data.HELDOUT_PLAYS), with the same number of passages of each genre."
+        ),
     )
     parser.add_argument(
         "--checkpoint",
@@ -432,25 +430,26 @@ def main(argv=None):
     train = make_passages(shakespeare_documents("train"), labels, seed=cfg.seed)
     test = make_passages(shakespeare_documents("heldout"), labels, seed=cfg.seed)
     tokenizer = WordPieceTokenizer.from_vocab(args.checkpoint)
-    model = load_classifier(
-        args.checkpoint, labels, pretrained=not args.from_scratch, seed=cfg.seed
-    )
+    pretrained = not args.from_scratch
+    model = load_classifier(args.checkpoint, labels, pretrained=pretrained, seed=cfg.seed)
     model = model.to("cuda" if torch.cuda.is_available() else "cpu")
     print(
-        f"{len(train)} passages to fine-tune on, {len(test)} to test on, labels {labels}, device {model.device}"
+        f"{len(train)} passages to fine-tune on, {len(test)} to test on, labels {labels}, "
+        f"device {model.device}"
     )
     started = time.perf_counter()
     log = finetune(model, tokenizer, train, cfg)
     result = evaluate_classifier(
         model, tokenizer, test, max_seq_len=cfg.max_seq_len, precision=cfg.precision
     )
+    seconds = time.perf_counter() - started
+    last_losses = [r["loss"] for r in log[-10:]]
     print(
-        f"{cfg.steps} steps in {time.perf_counter() - started:.0f} s, mean loss of the last 10 steps "
-        f"{sum(r['loss'] for r in log[-10:]) / len(log[-10:]):.3f}"
+        f"{cfg.steps} steps in {seconds:.0f} s, mean loss of the last 10 steps "
+        f"{sum(last_losses) / len(last_losses):.3f}"
     )
-    print(
-        f"test accuracy {result.accuracy:.3f}   (majority class: {majority_baseline(train, test):.3f})"
-    )
+    baseline = majority_baseline(train, test)
+    print(f"test accuracy {result.accuracy:.3f}   (majority class: {baseline:.3f})")
     print("confusion matrix (rows: true label, columns: predicted):")
     for label, row in zip(labels, result.confusion.tolist()):
         print(f"  {label:>12s} " + " ".join(f"{n:6d}" for n in row))

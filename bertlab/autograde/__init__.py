@@ -53,7 +53,8 @@ def solution_code(source: str) -> str:
 
 def fill_in_solutions(released: NotebookNode, source: NotebookNode, edit_cell=None) -> NotebookNode:
     """The released notebook with the source notebook's solution written into each solution cell
-    (in place); `edit_cell(grade_id, code) -> code` may change what is written (a synthetic mistake)."""
+    (in place); `edit_cell(grade_id, code) -> code` may change what is written (a synthetic
+    mistake)."""
     solutions = {
         c.metadata["nbgrader"]["grade_id"]: c.source
         for c in source.cells

@@ -7,7 +7,8 @@ from nbgrader.utils import is_grade
 
 
 def error_output(ename: str, message: str) -> NotebookNode:
-    """An error output, as a kernel would show it: nbgrader scores a test cell with one as failed."""
+    """An error output, as a kernel would show it: nbgrader scores a test cell with one as
+    failed."""
     return NotebookNode(
         output_type="error",
         ename=ename,

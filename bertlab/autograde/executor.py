@@ -135,7 +135,8 @@ class BoundedKernelClient(AsyncKernelClient):
         return process is not None and process.poll() is None
 
     async def reconnect_iopub(self, timeout: float = 10.0) -> None:
-        """A fresh iopub socket, connected and subscribed (what the kernel published meanwhile is lost)."""
+        """A fresh iopub socket, connected and subscribed (what the kernel published meanwhile is
+        lost)."""
         old = self._iopub_channel
         self._iopub_channel = None
         if old is not None:
@@ -331,8 +332,8 @@ class SandboxedExecute(Execute):
                         output_type="stream",
                         name="stdout",
                         text=(
-                            f"\noutput cut: this test's recorded answers are over {self._mib(self.answer_bytes)}; "
-                            "they were not kept.\n"
+                            "\noutput cut: this test's recorded answers are over "
+                            f"{self._mib(self.answer_bytes)}; they were not kept.\n"
                         ),
                     )
                 )
@@ -379,8 +380,9 @@ class SandboxedExecute(Execute):
                 ename="OutputTooLarge",
                 evalue=f"a single output over {self._mib(self.message_bytes)}",
                 traceback=[
-                    f"output too large: this cell sent an output larger than {self._mib(self.message_bytes)} at "
-                    "once, which the grader does not read; it and what the cell sent just after it were not kept."
+                    "output too large: this cell sent an output larger than "
+                    f"{self._mib(self.message_bytes)} at once, which the grader does not read; it "
+                    "and what the cell sent just after it were not kept."
                 ],
             )
         )
@@ -389,7 +391,8 @@ class SandboxedExecute(Execute):
 
     def _after_a_lost_kernel(self, nb, resources, error: Exception, started: float):
         """Mark the cell that was running when the kernel was lost, and every code cell after it,
-        with the reason (as errors: their tests earn nothing); cells before it keep their outputs."""
+        with the reason (as errors: their tests earn nothing); cells before it keep their
+        outputs."""
         template, elsewhere = self.kernel_stopped, None
         if time.monotonic() - started >= self.wall_seconds - 1:
             ename, reason = (
@@ -403,8 +406,8 @@ class SandboxedExecute(Execute):
         elif self.kc is not None and self.kc.dropped("shell"):
             ename = "OutputTooLarge"
             reason = (
-                f"The kernel sent a message larger than {self._mib(self.message_bytes)}, which the grader "
-                "does not read"
+                f"The kernel sent a message larger than {self._mib(self.message_bytes)}, which the "
+                "grader does not read"
             )
         else:  # DeadKernelError, or jupyter_client's RuntimeError when a kernel does not start
             text = str(error).strip()

@@ -83,7 +83,8 @@ class FeedbackWithoutHiddenTests(NbGraderPreprocessor):
     the module docstring). Runs after nbgrader's GetGrades, which puts each cell's score in its
     metadata."""
 
-    # nbconvert's exporter hands this option to every preprocessor (nbgrader's GetGrades declares it too).
+    # nbconvert's exporter hands this option to every preprocessor (nbgrader's GetGrades declares it
+    # too).
     display_data_priority = List(config=True)
     hidden_line = Unicode(
         "(a line of the hidden test)",
@@ -130,7 +131,8 @@ class FeedbackWithoutHiddenTests(NbGraderPreprocessor):
 
     @staticmethod
     def _as_released(source: str, released: str) -> str:
-        """The released source, keeping the note OverwriteCells puts on a test cell it added back."""
+        """The released source, keeping the note OverwriteCells puts on a test cell it added
+        back."""
         first = source.splitlines()[0] if source else ""
         return f"{first}\n{released}" if "was missing from the submission" in first else released
 

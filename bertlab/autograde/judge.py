@@ -38,10 +38,11 @@ class StderrIsNotAFailure(NbGraderPreprocessor):
 
 
 class JudgeVerdicts(NbGraderPreprocessor):
-    """Reach each test cell's verdict in this (the grader's) process: run the notebook's locked setup
-    cells and the test's INPUTS and VERDICT parts, all as the gradebook has them, with the answers
-    the student's kernel recorded in place of the student's objects. The cell then shows what the
-    kernel printed, plus the verdict's error if there is one; nbgrader scores it from that."""
+    """Reach each test cell's verdict in this (the grader's) process: run the notebook's locked
+    setup cells and the test's INPUTS and VERDICT parts, all as the gradebook has them, with the
+    answers the student's kernel recorded in place of the student's objects. The cell then shows
+    what the kernel printed, plus the verdict's error if there is one; nbgrader scores it from
+    that."""
 
     no_answers = Unicode(
         "Your code ran, but the test's answers were never recorded: something in the notebook "
@@ -138,7 +139,8 @@ class JudgeVerdicts(NbGraderPreprocessor):
 
     @staticmethod
     def _broken_rules(grade_id, parts, setup_namespace) -> list:
-        """The error of the first broken rule among the VERDICT's top-level `rules.check(...)` calls."""
+        """The error of the first broken rule among the VERDICT's top-level `rules.check(...)`
+        calls."""
         checks = [
             node
             for node in ast.parse(parts.judge).body

@@ -123,8 +123,8 @@ def normalise_metadata(nb: NotebookNode, released: dict[str, ReleasedCell]) -> l
             ):
                 name = f" {grade_id!r}" if isinstance(grade_id, str) and grade_id else ""
                 notes.append(
-                    f"A cell of yours was marked as an nbgrader cell{name} that the exercise does not have; "
-                    "it was graded as an ordinary cell (it earns no points of its own)."
+                    f"A cell of yours was marked as an nbgrader cell{name} that the exercise does "
+                    "not have; it was graded as an ordinary cell (it earns no points of its own)."
                 )
             continue
         original = released[grade_id]
@@ -136,8 +136,8 @@ def normalise_metadata(nb: NotebookNode, released: dict[str, ReleasedCell]) -> l
                 else ""
             )
             notes.append(
-                f"The {original.kind} {grade_id} was changed into a {cell.cell_type} cell; yours was kept "
-                f"as an ordinary cell.{put_back}"
+                f"The {original.kind} {grade_id} was changed into a {cell.cell_type} cell; yours "
+                f"was kept as an ordinary cell.{put_back}"
             )
             continue
         claims.setdefault(grade_id, []).append(index)
@@ -168,8 +168,8 @@ def normalise_metadata(nb: NotebookNode, released: dict[str, ReleasedCell]) -> l
                 del nb.cells[index].metadata["nbgrader"]
         if len(indices) > 1:
             notes.append(
-                f"{len(indices) - 1} more cell(s) of yours claimed the id of the {original.kind} {grade_id}; "
-                "they were graded as ordinary cells."
+                f"{len(indices) - 1} more cell(s) of yours claimed the id of the {original.kind} "
+                f"{grade_id}; they were graded as ordinary cells."
             )
         cell = nb.cells[keeper]
         if dict(cell.metadata.nbgrader) != restored:

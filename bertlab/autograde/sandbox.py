@@ -2,7 +2,8 @@
 unprivileged user of its own, with limits on CPU time, wall-clock time, memory, processes, file
 size and disk, no network, and nothing of the course mounted but the Python installation and the
 `bertlab` package: no `solutions/`, no hidden tests, no other submission, no gradebook. The grader
-(nbgrader, outside) talks to the kernel over Unix sockets in a folder that only the two of them share.
+(nbgrader, outside) talks to the kernel over Unix sockets in a folder that only the two of them
+share.
 
 Nothing is shared between two sandboxes that one of them could use up:
 
@@ -83,7 +84,8 @@ class SandboxLimits:
 
 def sandbox_mounts() -> list[Path]:
     """What the student's kernel may read: the system, the Python installation and its packages
-    (torch, the embedded weights and data), and the bertlab package itself. Nothing else of the course."""
+    (torch, the embedded weights and data), and the bertlab package itself. Nothing else of the
+    course."""
     import bertlab
 
     system = [
@@ -96,14 +98,16 @@ def sandbox_mounts() -> list[Path]:
 
 
 def sandbox_command(*, sockets: Path, uid: int, limits: SandboxLimits) -> list[str]:
-    """The command prefix that runs a program in the sandbox, as `uid` (see the module docstring)."""
+    """The command prefix that runs a program in the sandbox, as `uid` (see the module
+    docstring)."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise SandboxUnavailable(
             "bubblewrap is not installed (`apt-get install bubblewrap`): the course never runs a "
             "submission outside its sandbox"
         )
-    # Every namespace but the user one (the drop to the sandbox's user below needs the real user ids).
+    # Every namespace but the user one (the drop to the sandbox's user below needs the real user
+    # ids).
     command = [
         bwrap,
         "--unshare-ipc",
@@ -369,7 +373,8 @@ class Sandbox:
 
 @contextlib.contextmanager
 def open_sandbox(limits: SandboxLimits, log: logging.Logger):
-    """A sandbox for one notebook (see the module docstring); everything of it is gone afterwards."""
+    """A sandbox for one notebook (see the module docstring); everything of it is gone
+    afterwards."""
     with sandbox_user() as uid, tempfile.TemporaryDirectory(prefix="bertlab-sandbox-") as tmp:
         sockets = Path(tmp) / "sockets"
         sockets.mkdir()
@@ -399,7 +404,8 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments=None):
         command = super().format_kernel_cmd(extra_arguments)
-        # The kernel runs as the sandbox's user: it must read its connection file (jupyter writes it 0600).
+        # The kernel runs as the sandbox's user: it must read its connection file (jupyter writes it
+        # 0600).
         os.chmod(self.connection_file, 0o644)
         return self.sandbox_prefix + command
 

@@ -184,9 +184,9 @@ class ScreenSubmission:
                 graded[name] = (
                     self._exercise(assignment, name),
                     [
-                        f"The notebook you handed in, {name}, {nb}. It is kept as you sent it, but it cannot be graded: "
-                        "in its place the untouched exercise was graded, which earns 0 points. Ask your instructor how "
-                        "to hand it in again."
+                        f"The notebook you handed in, {name}, {nb}. It is kept as you sent it, but "
+                        "it cannot be graded: in its place the untouched exercise was graded, "
+                        "which earns 0 points. Ask your instructor how to hand it in again."
                     ],
                     False,
                 )
@@ -208,8 +208,8 @@ class ScreenSubmission:
             graded[name] = (
                 nb,
                 [
-                    f"You handed this notebook in as {renamed}; it was graded as {name}, the name the "
-                    "exercise has."
+                    f"You handed this notebook in as {renamed}; it was graded as {name}, the name "
+                    "the exercise has."
                 ],
                 False,
             )
@@ -219,8 +219,8 @@ class ScreenSubmission:
                 graded[name] = (
                     self._exercise(assignment, name),
                     [
-                        f"No notebook named {name} was handed in ({found}). In its place the untouched exercise was "
-                        "graded, which earns 0 points."
+                        f"No notebook named {name} was handed in ({found}). In its place the "
+                        "untouched exercise was graded, which earns 0 points."
                     ],
                     False,
                 )
@@ -232,9 +232,10 @@ class ScreenSubmission:
         listing = "; ".join(f"{path} ({why})" for path, why in set_aside[:shown])
         more = f"; and {len(set_aside) - shown} more" if len(set_aside) > shown else ""
         note = (
-            "These files of your submission were set aside, neither graded nor copied into your feedback: "
-            f"{listing}{more}. They are kept, untouched, with your instructor. Hand in plain files (no links), "
-            f"and extra files of at most {_mib(self.max_extra_file_bytes)} each."
+            "These files of your submission were set aside, neither graded nor copied into your "
+            f"feedback: {listing}{more}. They are kept, untouched, with your instructor. Hand in "
+            f"plain files (no links), and extra files of at most {_mib(self.max_extra_file_bytes)} "
+            "each."
         )
         every = "\n".join(f"{path}: {why}" for path, why in set_aside)
         self._write_new(self._rejected_folder() / NOTE_FILE, f"{note}\n\n{every}\n".encode())
@@ -300,11 +301,11 @@ class ScreenSubmission:
         total = 0
         for relative, size in sorted(extra.items()):
             if size > self.max_extra_file_bytes:
-                why = (
-                    f"{_mib(size)}, over the {_mib(self.max_extra_file_bytes)} an extra file may be"
-                )
+                limit = _mib(self.max_extra_file_bytes)
+                why = f"{_mib(size)}, over the {limit} an extra file may be"
             elif total + size > self.max_extra_bytes:
-                why = f"the extra files came to over the {_mib(self.max_extra_bytes)} they may be in all"
+                limit = _mib(self.max_extra_bytes)
+                why = f"the extra files came to over the {limit} they may be in all"
             else:
                 total += size
                 continue
@@ -329,8 +330,8 @@ class ScreenSubmission:
                 return f"is {_kind(info.st_mode)}, not a file"
             if info.st_size > self.max_bytes:
                 return (
-                    f"is {_mib(info.st_size)}, over the {self.max_bytes / 2**20:.0f} MiB a notebook may be "
-                    "(clear its outputs before handing it in)"
+                    f"is {_mib(info.st_size)}, over the {self.max_bytes / 2**20:.0f} MiB a "
+                    "notebook may be (clear its outputs before handing it in)"
                 )
             data = file.read(self.max_bytes + 1)
         if len(data) > self.max_bytes:

@@ -31,10 +31,10 @@ shares is at least FLAG_SIMILARITY (0.5) and the code they share is at least FLA
 classes (tests/test_similarity.py): a copy with renamed variables shares 1.0 of its code with the
 original, a copy with reordered functions and rewritten comments 0.85; correct students who wrote
 independently (the instructor and the students in other styles, all four assignments) share at most
-0.34, the idioms every solution has (`nn.Embedding(config.vocab_size, config.hidden_size)`). 0.5 sits
-well between and reads plainly: half of one student's own code is in the other's. The larger share,
-not the smaller, because a student who copied a neighbour's work holds all of the neighbour's code,
-however much of their own they added. The length bound keeps a student who wrote little from
+0.34, the idioms every solution has (`nn.Embedding(config.vocab_size, config.hidden_size)`). 0.5
+sits well between and reads plainly: half of one student's own code is in the other's. The larger
+share, not the smaller, because a student who copied a neighbour's work holds all of the neighbour's
+code, however much of their own they added. The length bound keeps a student who wrote little from
 being flagged for the few lines every solution has: the student who copies only the book's module
 into exercise 1 has 0.5 to 0.67 of its code in honest students' modules, in 110 to 150 characters.
 A flag is a reason to read both notebooks, not a verdict; and code that two students took from the
@@ -190,7 +190,8 @@ def student_code(nb: dict, name: str, given: set[str]) -> str:
         if source in given and not is_solution:
             continue
         parts.append(
-            f"{CELL_BREAK} # {name}, code cell {number}{' (a solution cell)' if is_solution else ''}\n"
+            f"{CELL_BREAK} # {name}, code cell {number}"
+            f"{' (a solution cell)' if is_solution else ''}\n"
             f"{source.strip()}\n"
         )
     return "\n".join(parts)
@@ -363,7 +364,8 @@ td.number { text-align: right; font-variant-numeric: tabular-nums; }
 tr.flagged { background: #ffe0e0; font-weight: 600; }
 .side-by-side { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; }
 .side-by-side > div { min-width: 0; }
-pre { background: #f7f7f7; border: 1px solid #ddd; padding: 0.5rem; overflow-x: auto; font-size: 0.8rem; }
+pre { background: #f7f7f7; border: 1px solid #ddd; padding: 0.5rem; overflow-x: auto;
+      font-size: 0.8rem; }
 mark { background: #ffd27f; }
 """
 
@@ -383,24 +385,28 @@ def write_html(
     e = html.escape
     flagged = [p for p in pairs if p.flagged]
     out = [
-        f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>Similarity: {e(assignment)}</title>",
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<title>Similarity: {e(assignment)}</title>",
         f"<style>{STYLE}</style></head><body>",
         f"<h1>Similar submissions: {e(assignment)}</h1>",
-        f"<p>{students} submissions compared, {len(pairs)} pairs; <strong>{len(flagged)} flagged</strong> "
-        f"(at least {flag_similarity:.0%} of one student's own code found in the other's, and at least "
-        f"{flag_shared_tokens} tokenized characters shared). Code given in the exercise is not counted. "
-        "A flag is a reason to read both notebooks, not a verdict.</p>",
+        f"<p>{students} submissions compared, {len(pairs)} pairs; "
+        f"<strong>{len(flagged)} flagged</strong> (at least {flag_similarity:.0%} of one "
+        f"student's own code found in the other's, and at least {flag_shared_tokens} tokenized "
+        "characters shared). Code given in the exercise is not counted. A flag is a reason to "
+        "read both notebooks, not a verdict.</p>",
     ]
     if flagged:
         out.append("<h2>Flagged pairs</h2>")
         for n, p in enumerate(flagged, start=1):
             out.append(
-                f"<h3 id='pair-{n}'>{e(p.a)} and {e(p.b)}: {p.similarity_a:.0%} of {e(p.a)}'s code, "
-                f"{p.similarity_b:.0%} of {e(p.b)}'s</h3>"
+                f"<h3 id='pair-{n}'>{e(p.a)} and {e(p.b)}: "
+                f"{p.similarity_a:.0%} of {e(p.a)}'s code, {p.similarity_b:.0%} of {e(p.b)}'s</h3>"
             )
             out.append(
-                f"<div class='side-by-side'><div><h4>{e(p.a)}</h4><pre>{p.highlighted_a}</pre></div>"
-                f"<div><h4>{e(p.b)}</h4><pre>{p.highlighted_b}</pre></div></div>"
+                "<div class='side-by-side'>"
+                f"<div><h4>{e(p.a)}</h4><pre>{p.highlighted_a}</pre></div>"
+                f"<div><h4>{e(p.b)}</h4><pre>{p.highlighted_b}</pre></div>"
+                "</div>"
             )
     out.append("<h2>Not compared</h2>")
     if skipped:
@@ -421,9 +427,11 @@ def write_html(
     for rank, p in enumerate(pairs, start=1):
         verdict = f"<a href='#pair-{flagged_number[id(p)]}'>yes</a>" if p.flagged else "no"
         out.append(
-            f"<tr class='{'flagged' if p.flagged else ''}'><td class='number'>{rank}</td><td>{e(p.a)}</td>"
-            f"<td>{e(p.b)}</td><td class='number'>{p.similarity:.2f}</td>"
-            f"<td class='number'>{p.similarity_a:.2f}</td><td class='number'>{p.similarity_b:.2f}</td>"
+            f"<tr class='{'flagged' if p.flagged else ''}'>"
+            f"<td class='number'>{rank}</td><td>{e(p.a)}</td><td>{e(p.b)}</td>"
+            f"<td class='number'>{p.similarity:.2f}</td>"
+            f"<td class='number'>{p.similarity_a:.2f}</td>"
+            f"<td class='number'>{p.similarity_b:.2f}</td>"
             f"<td class='number'>{p.shared_tokens}</td><td>{verdict}</td></tr>"
         )
     out.append("</table>")
@@ -484,7 +492,10 @@ def main(argv: list[str] | None = None) -> None:
         "--release",
         type=Path,
         default=Path("exercises"),
-        help="the released notebooks, <assignment>/*.ipynb: their code is not compared (default: %(default)s)",
+        help=(
+            "the released notebooks, <assignment>/*.ipynb: their code is not compared "
+            "(default: %(default)s)"
+        ),
     )
     parser.add_argument(
         "--out",
@@ -508,7 +519,10 @@ def main(argv: list[str] | None = None) -> None:
         "--flag-similarity",
         type=float,
         default=FLAG_SIMILARITY,
-        help="flag a pair when this share of one student's code is in the other's (default: %(default)s)",
+        help=(
+            "flag a pair when this share of one student's code is in the other's "
+            "(default: %(default)s)"
+        ),
     )
     parser.add_argument(
         "--flag-shared-tokens",
@@ -543,7 +557,8 @@ def main(argv: list[str] | None = None) -> None:
             )
             + (f": {', '.join(flagged)}" if flagged else "")
             + (
-                f"; {len(skipped)} files or folders not compared, or not whole (listed in the report)"
+                f"; {len(skipped)} files or folders not compared, or not whole (listed in the "
+                "report)"
                 if skipped
                 else ""
             )

@@ -9,13 +9,15 @@ import torch
 # One diverging colour map for every signed quantity (embeddings, similarities): blue < 0 < red.
 DIVERGING = "RdBu_r"
 
-# Colours and markers for groups of points or bars (e.g. the senses of a word), in order of first appearance.
+# Colours and markers for groups of points or bars (e.g. the senses of a word), in order of first
+# appearance.
 GROUP_COLORS = ("#2b6cb0", "#c05621", "#2f855a", "#6b46c1", "#b83280", "#4a5568")
 GROUP_MARKERS = ("o", "s", "^", "D", "v", "P")
 
 
 def _numpy(x) -> np.ndarray:
-    """A float numpy array from a tensor (any device or dtype, with or without grad) or array-like."""
+    """A float numpy array from a tensor (any device or dtype, with or without grad) or
+    array-like."""
     if isinstance(x, torch.Tensor):
         return x.detach().float().cpu().numpy()
     return np.asarray(x, dtype=float)

@@ -54,9 +54,10 @@ def plot_fill_mask(
     """Horizontal bars of the `top_k` most probable tokens for one [MASK], best at the top.
 
     predictions: the Prediction list of one [MASK], best first, e.g. `bertlab.fill_mask(...)[0]`
-    (ask it for the whole vocabulary, `top_k=tokenizer.vocab_size`, to place an answer that ranks low).
-    answer: the token we would put there; its bar is orange when it is among the top_k; when it ranks
-    lower (`answer_rank`, 1 = best), a note in orange gives its rank and probability instead.
+    (ask it for the whole vocabulary, `top_k=tokenizer.vocab_size`, to place an answer that ranks
+    low).
+    answer: the token we would put there; its bar is orange when it is among the top_k; when it
+    ranks lower (`answer_rank`, 1 = best), a note in orange gives its rank and probability instead.
     Draws into `ax` when given (returns its figure), else into a new figure.
     """
     predictions = list(predictions)
@@ -120,7 +121,8 @@ def plot_word_predictions(
     """
     if "[MASK]" in text:
         raise ValueError(
-            f"the text already contains [MASK]; give plain text and choose the word to hide: {text!r}"
+            "the text already contains [MASK]; give plain text and choose the word to hide: "
+            f"{text!r}"
         )
     spans = word_spans(tokenizer, text)
     if not spans:
@@ -165,12 +167,12 @@ def fill_mask_explorer(
     word_index: int = 1,
     top_k: int = 10,
 ):
-    """A small ipywidgets app: type a line, pick the word to hide (a drop-down of its words), and see
-    the model's `top_k` guesses as bars (`plot_word_predictions`; a slider changes top_k).
+    """A small ipywidgets app: type a line, pick the word to hide (a drop-down of its words), and
+    see the model's `top_k` guesses as bars (`plot_word_predictions`; a slider changes top_k).
 
     model: a BertForPreTraining or BertForMaskedLM, e.g. from `bertlab.shakespeare_bert()`.
-    Returns the widget (display it as a cell's last expression). Needs ipywidgets (the `book` extra).
-    In a static page (the built book) it cannot react; pair it with a static figure.
+    Returns the widget (display it as a cell's last expression). Needs ipywidgets (the `book`
+    extra). In a static page (the built book) it cannot react; pair it with a static figure.
     """
     import ipywidgets as widgets
     from IPython.display import display
@@ -255,7 +257,8 @@ def next_sentence_probabilities(
         for p in pairs
     ):
         raise ValueError(
-            f"pairs must be a non-empty list of (sentence A, sentence B) pairs of strings, got {pairs!r}"
+            "pairs must be a non-empty list of (sentence A, sentence B) pairs of strings, got "
+            f"{pairs!r}"
         )
     if not hasattr(model, "nsp"):
         raise ValueError(
@@ -290,7 +293,8 @@ def plot_isnext_bars(
     ax=None,
     title: str | None = None,
 ) -> Figure:
-    """One horizontal bar of P(IsNext) per pair, its value written beside it, and a dashed line at 0.5.
+    """One horizontal bar of P(IsNext) per pair, its value written beside it, and a dashed line at
+    0.5.
 
     labels: the text beside each bar (e.g. the pair, shortened); probabilities: one P(IsNext) per
     bar (a list or a (B,) tensor); kinds: one name per bar (e.g. "true order", "swapped"), which
@@ -301,8 +305,8 @@ def plot_isnext_bars(
     probabilities = [float(p) for p in probabilities]
     if not labels or not len(labels) == len(probabilities) == len(kinds):
         raise ValueError(
-            "labels, probabilities and kinds must be non-empty and of the same length (one per bar), "
-            f"got {len(labels)}, {len(probabilities)} and {len(kinds)}"
+            "labels, probabilities and kinds must be non-empty and of the same length (one per "
+            f"bar), got {len(labels)}, {len(probabilities)} and {len(kinds)}"
         )
     if not all(0.0 <= p <= 1.0 for p in probabilities):
         raise ValueError(f"probabilities must lie in [0, 1], got {probabilities}")
@@ -343,9 +347,9 @@ def next_sentence_explorer(
     """A small ipywidgets app: type sentences A and B, and see P(IsNext) for (A, B) and for (B, A)
     as two bars (`next_sentence_probabilities`, `plot_isnext_bars`).
 
-    model: a BertForPreTraining, e.g. from `bertlab.shakespeare_bert()`. Pairs are cut to max_length.
-    Returns the widget (display it as a cell's last expression). Needs ipywidgets (the `book` extra).
-    In a static page (the built book) it cannot react; pair it with a static figure.
+    model: a BertForPreTraining, e.g. from `bertlab.shakespeare_bert()`. Pairs are cut to
+    max_length. Returns the widget (display it as a cell's last expression). Needs ipywidgets (the
+    `book` extra). In a static page (the built book) it cannot react; pair it with a static figure.
     """
     import ipywidgets as widgets
     from IPython.display import display
@@ -449,8 +453,8 @@ def plot_genre_probabilities(
     *,
     max_seq_len: int = 48,
 ) -> Figure:
-    """The classifier's probabilities (`genre_probabilities`) as a table of shaded cells: one row per
-    text, one column per label, the value written in each cell.
+    """The classifier's probabilities (`genre_probabilities`) as a table of shaded cells: one row
+    per text, one column per label, the value written in each cell.
 
     labels: the name of each of the model's outputs, in order. row_labels: the name of each row
     (default: the texts, cut to 60 characters). Draws into `ax` when given, else into a new figure.
@@ -493,8 +497,8 @@ def genre_explorer(
     (`plot_genre_probabilities`, one row).
 
     model: a BertForSequenceClassification; labels: the name of each of its outputs, in order.
-    Returns the widget (display it as a cell's last expression). Needs ipywidgets (the `book` extra).
-    In a static page (the built book) it cannot react; pair it with a static figure.
+    Returns the widget (display it as a cell's last expression). Needs ipywidgets (the `book`
+    extra). In a static page (the built book) it cannot react; pair it with a static figure.
     """
     import ipywidgets as widgets
     from IPython.display import display

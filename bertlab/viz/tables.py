@@ -90,7 +90,8 @@ def tokenization_table(tokenizer, sentences: Sequence[str]) -> HTMLTable:
 
 def encoding_table(encoding, *, by_token: bool = True) -> HTMLTable:
     """An encoded example (a `bertlab.tokenizer.Encoding`) as a table of position, token, id and
-    segment id: one row per token (`by_token=True`), or one row per field (compact, for long inputs)."""
+    segment id: one row per token (`by_token=True`), or one row per field (compact, for long
+    inputs)."""
     fields = {
         "position": list(range(len(encoding.input_ids))),
         "token": [[t] for t in encoding.tokens],
