@@ -7,17 +7,24 @@ PY     := $(VENV)/bin/python
 # (e.g. `make test TORCH=torch` on a CUDA machine). The package itself only asks for a range.
 TORCH  ?= torch==2.13.0
 
-.PHONY: setup demo test bench book clean exercises release collect autograde regrade feedback grades
+.PHONY: setup constraints demo test bench book clean exercises release collect autograde regrade feedback grades
 
 setup: $(VENV)/.installed
 
+# Every package at the exact version of constraints.txt (the versions CI last passed with), so a
+# release of a dependency cannot break the course mid-term; `make constraints` moves them on purpose.
 # (A course folder without pyproject.toml may use an installed venv: make ... VENV=/path/to/venv.)
-$(VENV)/.installed: $(wildcard pyproject.toml)
+$(VENV)/.installed: $(wildcard pyproject.toml constraints.txt)
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[dev,book,course]"
+	$(PY) -m pip install --quiet -c constraints.txt "$(TORCH)"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,book,course]"
 	touch $@
+
+# Resolve the newest versions pyproject.toml's ranges allow in a scratch venv, write them to
+# constraints.txt and print what changed; then `make test` before committing the file.
+constraints:
+	python3 .ci/refresh_constraints.py --torch "$(TORCH)"
 
 demo: setup
 	$(PY) -m bertlab.demo
