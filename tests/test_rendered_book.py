@@ -7,6 +7,18 @@ passes when it loads without a JavaScript error or a missing file, every image o
 (`naturalWidth > 0`), every formula is typeset by MathJax (served from the book itself, so it works
 offline), and no cell shows a traceback, an error or text on stderr.
 
+What a reader sees is checked too, at a laptop's 1280-px window and at 800 px:
+- every figure keeps its proportions (rendered aspect ratio within 2% of the PNG's), and at 1280 px
+  is shown at no less than 80% of the size it was drawn at (matplotlib at 100 dpi, text of 8 pt or
+  more: test_book.py checks no figure asks for less), so its smallest text is at least 8.9 px and
+  the default 10-pt text at least 11 px;
+- at 1280 px at most 10% of the code and output blocks scroll sideways;
+- each teaching chapter has its picture of BERT: one cell tagged `bert-picture` that calls
+  `viz.draw_...` and whose own output is the figure (an image made by executing that cell, not a
+  file it loads);
+- the page that loads the same weights into transformers and bertlab prints its largest
+  difference, and it is at most 1e-5.
+
 The build uses the execution cache in _build/.jupyter_cache, so after the first run only changed
 chapters execute again. Without Chromium these tests skip, unless BERTLAB_REQUIRE_BROWSER=1 (CI
 sets it, after installing chromium), which turns a missing browser into a failure.
@@ -176,3 +188,115 @@ def test_each_teaching_chapter_shows_at_least_three_figures(page_reports, page_p
     assert page_path in page_reports, f"{page_path} is not in _toc.yml"
     figures = page_reports[page_path]["figures"]
     assert figures >= 3, f"{page_path} shows {figures} figures drawn by its cells; the course asks for 3 or more"
+
+
+# ------------------------------------------------------------------------------------------------
+# What a reader sees: proportions, sizes, overflow.
+# ------------------------------------------------------------------------------------------------
+WIDTHS = (1280, 800)
+# A figure is drawn by matplotlib at 100 dpi (myst-nb writes that size, in CSS px, as the image's
+# inline width); shown below this share of it at 1280 px, its 8-pt text would fall under 8.9 px.
+MIN_FIGURE_SCALE_AT_1280 = 0.8
+MAX_SCROLLING_SHARE_AT_1280 = 0.10
+
+LAYOUT_REPORT = """() => ({
+    figures: Array.from(document.querySelectorAll('.cell_output img')).map((img) => {
+        const box = img.getBoundingClientRect();
+        return {src: img.getAttribute('src'), natural_width: img.naturalWidth,
+                natural_height: img.naturalHeight, drawn_width: parseFloat(img.style.width) || img.naturalWidth,
+                width: box.width, height: box.height};
+    }),
+    blocks: Array.from(document.querySelectorAll('pre')).map((pre) => ({
+        scroll_width: pre.scrollWidth, client_width: pre.clientWidth,
+        longest_line: pre.innerText.split('\\n').reduce((a, b) => (b.length > a.length ? b : a), ''),
+    })),
+    pictures: Array.from(document.querySelectorAll('.cell.tag_bert-picture')).map((cell) => ({
+        source: (cell.querySelector('.cell_input') || cell).innerText,
+        images: Array.from(cell.querySelectorAll('.cell_output img')).map((img) => ({
+            src: img.getAttribute('src'), loaded: img.complete && img.naturalWidth > 0})),
+    })),
+    text: document.querySelector('main') ? document.querySelector('main').innerText : document.body.innerText,
+})"""
+
+
+@pytest.fixture(scope="session")
+def layouts(browser, server) -> dict[tuple[str, int], dict]:
+    """Every page of the toc at each window width: its figures, code blocks and pictures."""
+    reports = {}
+    for width in WIDTHS:
+        page = browser.new_page(viewport={"width": width, "height": 900})
+        for page_path in toc_pages():
+            page.goto(f"{server}/{page_path}.html", wait_until="load")
+            page.wait_for_load_state("networkidle")
+            reports[page_path, width] = page.evaluate(LAYOUT_REPORT)
+        page.close()
+    return reports
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_every_figure_keeps_its_proportions(layouts, width):
+    squashed = []
+    for page_path in toc_pages():
+        for figure in layouts[page_path, width]["figures"]:
+            natural = figure["natural_width"] / figure["natural_height"]
+            shown = figure["width"] / figure["height"]
+            if abs(shown / natural - 1) > 0.02:
+                squashed.append(f"{page_path}: {figure['src']} shown {figure['width']:.0f}x{figure['height']:.0f} px, "
+                                f"aspect {shown:.2f} instead of {natural:.2f}")
+    assert not squashed, f"figures out of proportion at {width} px:\n" + "\n".join(squashed)
+
+
+def test_every_figure_is_shown_large_enough_to_read_at_1280_px(layouts):
+    small = []
+    for page_path in toc_pages():
+        for figure in layouts[page_path, 1280]["figures"]:
+            scale = figure["width"] / figure["drawn_width"]
+            if scale < MIN_FIGURE_SCALE_AT_1280:
+                small.append(f"{page_path}: {figure['src']} drawn {figure['drawn_width']:.0f} px wide, shown at "
+                             f"{scale:.0%} (draw it at most {figure['width'] / MIN_FIGURE_SCALE_AT_1280 / 100:.1f} in wide)")
+    assert not small, (f"figures shown below {MIN_FIGURE_SCALE_AT_1280:.0%} of their drawn size at 1280 px, "
+                       "where their text is too small to read:\n" + "\n".join(small))
+
+
+def test_at_most_a_tenth_of_code_blocks_scroll_sideways_at_1280_px(layouts):
+    blocks = [(page_path, block) for page_path in toc_pages() for block in layouts[page_path, 1280]["blocks"]]
+    scrolling = [(page_path, block) for page_path, block in blocks
+                 if block["scroll_width"] > block["client_width"] + 1]
+    listed = "\n".join(f"{page_path}: {len(block['longest_line'])} chars: {block['longest_line'][:100]}"
+                       for page_path, block in scrolling)
+    assert len(scrolling) <= MAX_SCROLLING_SHARE_AT_1280 * len(blocks), (
+        f"{len(scrolling)} of {len(blocks)} code and output blocks scroll sideways at 1280 px "
+        f"(at most {MAX_SCROLLING_SHARE_AT_1280:.0%} may):\n{listed}")
+
+
+@pytest.mark.parametrize("page_path", TEACHING_CHAPTERS)
+def test_each_teaching_chapter_draws_its_picture_of_bert_from_the_model(layouts, page_path):
+    pictures = layouts[page_path, 1280]["pictures"]
+    assert len(pictures) == 1, f"{page_path} has {len(pictures)} cells tagged bert-picture; it needs exactly one"
+    picture = pictures[0]
+    assert "viz.draw_" in picture["source"], f"{page_path}: the bert-picture cell does not call viz.draw_...: " \
+                                             f"{picture['source'][:300]}"
+    assert not any(word in picture["source"] for word in (".png", ".svg", "Image(", "imread")), \
+        f"{page_path}: the bert-picture cell loads an image instead of drawing one: {picture['source'][:300]}"
+    assert [image["loaded"] for image in picture["images"]] == [True], \
+        f"{page_path}: the bert-picture cell's output should be one figure, shown: {picture['images']}"
+    # The figure is the output of executing that cell: the executed notebook holds it as image/png.
+    executed = json.loads((ROOT / "_build" / "jupyter_execute" / f"{page_path}.ipynb").read_text(encoding="utf-8"))
+    drawn = [cell for cell in executed["cells"] if cell["cell_type"] == "code"
+             and "bert-picture" in cell.get("metadata", {}).get("tags", [])
+             and any("image/png" in output.get("data", {}) for output in cell.get("outputs", []))]
+    assert len(drawn) == 1, f"{page_path}: the executed notebook has no bert-picture cell whose output is a PNG"
+
+
+def test_the_transformers_comparison_prints_a_largest_difference_of_at_most_1e_5(layouts):
+    import re
+
+    found = {page_path: re.findall(r"largest difference over every output: ([0-9.]+e[-+][0-9]+)",
+                                   layouts[page_path, 1280]["text"])
+             for page_path in toc_pages()}
+    found = {page_path: values for page_path, values in found.items() if values}
+    assert len(found) == 1 and len(next(iter(found.values()))) == 1, (
+        "exactly one page should print `largest difference over every output: <value>` (the cell that "
+        f"loads the same weights into transformers and bertlab); found {found}")
+    (page_path, (value,)), = found.items()
+    assert float(value) <= 1e-5, f"{page_path}: bertlab and transformers differ by {value}, more than 1e-5"
