@@ -22,7 +22,7 @@ def evaluate_pretraining(
     model, tokenizer, documents, *, max_seq_len: int = 128, batch_size: int = 64, seed: int = 0
 ) -> dict:
     """MLM top-1 and NSP accuracy over one seeded epoch of pairs (and masks) built from
-    documents."""
+    `documents`."""
     from .data import PretrainingCollator, make_pairs
 
     pairs = make_pairs(documents, tokenizer, max_seq_len=max_seq_len, seed=seed)
@@ -33,10 +33,8 @@ def evaluate_pretraining(
     mlm_correct = nsp_correct = n_masked = 0
     targets = Counter()
     for start in range(0, len(pairs), batch_size):
-        batch = {
-            k: v.to(model.device)
-            for k, v in collate(pairs[start : start + batch_size], generator=generator).items()
-        }
+        masked = collate(pairs[start : start + batch_size], generator=generator)
+        batch = {k: v.to(model.device) for k, v in masked.items()}
         out = model(
             batch["input_ids"],
             batch["token_type_ids"],
@@ -45,10 +43,10 @@ def evaluate_pretraining(
             predict_masked_only=True,
         )
         masked_targets = batch["labels"][batch["labels"] != IGNORE_INDEX]
-        mlm_correct += int((out.prediction_logits.argmax(-1) == masked_targets).sum())
-        nsp_correct += int(
-            (out.seq_relationship_logits.argmax(-1) == batch["next_sentence_label"]).sum()
-        )
+        mlm_predicted = out.prediction_logits.argmax(-1)  # (M,)
+        nsp_predicted = out.seq_relationship_logits.argmax(-1)  # (B,)
+        mlm_correct += int((mlm_predicted == masked_targets).sum())
+        nsp_correct += int((nsp_predicted == batch["next_sentence_label"]).sum())
         n_masked += len(masked_targets)
         targets.update(masked_targets.tolist())
     model.train(was_training)
