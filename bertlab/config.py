@@ -80,6 +80,9 @@ class BertConfig:
         self.id2label = {int(k): str(v) for k, v in self.id2label.items()}
         self.validate()
 
+    def __repr__(self) -> str:
+        return config_repr(self)  # one field per line
+
     @property
     def num_labels(self) -> int:
         return len(self.id2label)
@@ -235,6 +238,54 @@ PRESETS = {
     "base": (12, 768),
     "large": (24, 1024),
 }
+
+
+def config_repr(config, width: int = 100) -> str:
+    """A config dataclass as the Python that rebuilds it, one field per line, so that a printed
+    config fits the book's code column (a dataclass's own repr runs to hundreds of characters):
+
+        BertConfig(
+            vocab_size=30522,
+            ...
+        )
+
+    A value too long for its line (a long path, many labels) is split over lines of its own."""
+    lines = [f"{type(config).__name__}("]
+    for field in dataclasses.fields(config):
+        if field.init and field.repr:
+            prefix = f"    {field.name}="
+            value = _value_repr(getattr(config, field.name), "    ", len(prefix), width)
+            lines.append(f"{prefix}{value},")
+    return "\n".join(lines + [")"])
+
+
+def _value_repr(value, indent: str, column: int, width: int) -> str:
+    """repr(value), written from `column` of a line indented by `indent` and followed by a comma.
+    Where that passes `width`, a str becomes adjacent literals in parentheses, and a dict, list or
+    tuple takes one item per line (each split the same way), one level deeper than `indent`."""
+    text = repr(value)
+    inner = indent + "    "
+    room = width - len(inner) - 1
+    fits = column + len(text) + 1 <= width
+    if fits or not isinstance(value, (str, dict, list, tuple)) or room < 8:
+        return text
+    if isinstance(value, str):
+        pieces = [""]
+        for char in value:  # whole characters, so an escape sequence is never cut
+            if pieces[-1] and len(repr(pieces[-1] + char)) > room:
+                pieces.append("")
+            pieces[-1] += char
+        return "(\n" + "".join(f"{inner}{piece!r}\n" for piece in pieces) + f"{indent})"
+    if isinstance(value, dict):
+        items = [
+            f"{inner}{k!r}: {_value_repr(v, inner, len(inner) + len(repr(k)) + 2, width)},"
+            for k, v in value.items()
+        ]
+        brackets = "{}"
+    else:
+        items = [f"{inner}{_value_repr(v, inner, len(inner), width)}," for v in value]
+        brackets = "[]" if isinstance(value, list) else "()"
+    return brackets[0] + "\n" + "\n".join(items) + f"\n{indent}{brackets[1]}"
 
 
 def _a_divisor(hidden_size: int, near: int) -> int:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .config import BertConfig
+from .config import BertConfig, config_repr
 from .data import Document, _check_documents
 from .model import BertForSequenceClassification
 from .train import build_optimizer, derived_seed, warmup_then_linear_decay
@@ -233,6 +233,9 @@ class FinetuneConfig:
     precision: str = "fp32"  # "fp32", "bf16" or "fp16": autocast's dtype for the forward pass
     seed: int = 0  # order of the passages and dropout masks (initialisation: load_classifier)
     eval_every: int = 0  # steps between evaluations on eval_passages (0: only after the last step)
+
+    def __repr__(self) -> str:
+        return config_repr(self)  # one field per line
 
 
 def finetune(

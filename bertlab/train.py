@@ -33,7 +33,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from .config import BertConfig
+from .config import BertConfig, config_repr
 from .model import IGNORE_INDEX, BertForPreTraining
 
 
@@ -88,6 +88,9 @@ class TrainConfig:
         "sinusoidal_positions",
         "seed",
     )
+
+    def __repr__(self) -> str:
+        return config_repr(self)  # one field per line
 
 
 # ------------------------------------------------------------------------------------------------

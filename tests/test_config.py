@@ -78,3 +78,35 @@ def test_another_model_type_or_position_embedding_is_refused(tmp_path):
         BertConfig.load(tmp_path)
     with pytest.raises(ValueError, match="position_embedding_type 'relative_key' is not supported"):
         BertConfig.from_dict({"position_embedding_type": "relative_key"})
+
+
+def _configs_as_the_book_prints_them():
+    from bertlab.finetune import FinetuneConfig
+    from bertlab.train import TrainConfig
+
+    return [BertConfig(), BertConfig.preset("mini", vocab_size=8192), TrainConfig(),
+            FinetuneConfig(), FinetuneConfig(steps=80, eval_every=20, precision="bf16")]
+
+
+@pytest.mark.parametrize("config", _configs_as_the_book_prints_them(), ids=lambda c: type(c).__name__)
+def test_a_printed_config_has_one_field_a_line_and_rebuilds_the_config(config):
+    """print(config) fits the book's 100-character code column and is the Python that rebuilds it."""
+    text = repr(config)
+    assert str(config) == text
+    lines = text.splitlines()
+    fields = [f.name for f in dataclasses.fields(config)]
+    assert lines[0] == f"{type(config).__name__}(" and lines[-1] == ")"
+    assert [line.split("=")[0] for line in lines[1:-1]] == [f"    {name}" for name in fields]
+    assert all(len(line) <= 100 for line in lines), max(lines, key=len)
+    assert eval(text, {type(config).__name__: type(config)}) == config
+
+
+def test_a_config_repr_splits_a_value_too_long_for_its_line():
+    from bertlab.train import TrainConfig
+
+    config = TrainConfig(corpus=",".join(f"/data/a rather long folder/{'play-' * 9}{i}.txt" for i in range(30)))
+    labelled = BertConfig(id2label={i: f"the label of class number {i} " * 3 for i in range(4)})
+    for long in (config, labelled):
+        text = repr(long)
+        assert all(len(line) <= 100 for line in text.splitlines()), max(text.splitlines(), key=len)
+        assert eval(text, {type(long).__name__: type(long)}) == long
