@@ -63,19 +63,23 @@ from .mlm_diagram import draw_masked_lm
 from .nsp_diagram import draw_next_sentence
 from .tables import SPECIAL_TOKENS, HTMLTable, encoding_table, token_chip, tokenization_table
 
+# Grouped by subject, as the imports above (one name a line would hide the groups).
+# fmt: off
 __all__ = [
     # tables
     "SPECIAL_TOKENS", "HTMLTable", "token_chip", "tokenization_table", "encoding_table",
     # embeddings (chapter 1)
-    "DIVERGING", "token_labels", "plot_embedding_rows", "plot_similarity_matrix", "plot_values_by_index",
-    "sentence_embeddings", "plot_sentence_embeddings", "embedding_explorer",
+    "DIVERGING", "token_labels", "plot_embedding_rows", "plot_similarity_matrix",
+    "plot_values_by_index", "sentence_embeddings", "plot_sentence_embeddings", "embedding_explorer",
     # attention and contextual vectors (chapter 2)
     "ATTENTION_CMAP", "ATTENTION_GAMMA", "GROUP_COLORS", "GROUP_MARKERS", "plot_attention",
-    "plot_attention_heads", "plot_by_layer", "plot_projection", "sentence_attentions", "attention_explorer",
+    "plot_attention_heads", "plot_by_layer", "plot_projection", "sentence_attentions",
+    "attention_explorer",
     # predictions (chapters 3 to 5)
     "plot_fill_mask", "word_spans", "plot_word_predictions", "fill_mask_explorer",
-    "NSP_COLORS", "next_sentence_probabilities", "shorten", "plot_isnext_bars", "next_sentence_explorer",
-    "genre_probabilities", "plot_genre_probabilities", "genre_explorer",
+    "NSP_COLORS", "next_sentence_probabilities", "shorten", "plot_isnext_bars",
+    "next_sentence_explorer", "genre_probabilities", "plot_genre_probabilities", "genre_explorer",
     # the four pictures of BERT (one per chapter)
     "draw_input_embeddings", "draw_contextual_embeddings", "draw_masked_lm", "draw_next_sentence",
 ]
+# fmt: on
