@@ -69,9 +69,9 @@ COPIED_ATTENTION = (
 
 # Part 4: the chapter computes a cosine only with F.cosine_similarity or F.normalize, which the rule
 # forbids, so the copying student leaves cosine_similarity as released; word_vector's body glues
-# two of the chapter's cells: the model's hidden states (its first cell) and a word's position
+# two of the chapter's cells: the model's hidden states (the cell after its picture) and a word's position
 # (`tokenizer.encode(text).tokens.index(word)`, the cell of positions), `text` renamed `sentence`.
-FIRST_CELL = book_cell(CHAPTER, contains="river, money = ")
+FIRST_CELL = book_cell(CHAPTER, contains="batch = tokenizer([river, money])")
 POSITIONS_CELL = book_cell(CHAPTER, contains="positions = {word:")
 assert "hidden = encoder(**batch, output_hidden_states=True).hidden_states" in FIRST_CELL
 assert "tokenizer.encode(text).tokens.index(word)" in POSITIONS_CELL
