@@ -34,7 +34,7 @@ def _copied_cells() -> dict[str, str]:
     # renamed to the exercise's `self.pooler = Pooler(config)`).
     submodule = _line_of(pretraining, "self.mlm = MaskedLMHead(config)")
     nsp_layer = _line_of(pretraining, "self.nsp = nn.Linear(config.hidden_size, 2)")
-    nsp_line = _line_of(pretraining, "seq_relationship_logits = self.nsp(out.pooler_output)")
+    nsp_line = _line_of(pretraining, "nsp_logits = self.nsp(out.pooler_output)")
     head = (book_listing("bertlab/model.py", "Pooler") + "\n\n\n"
             "class NextSentenceHead(nn.Module):\n"
             "    def __init__(self, config: BertConfig):\n"
@@ -43,15 +43,20 @@ def _copied_cells() -> dict[str, str]:
             f"        {nsp_layer}\n\n"
             "    def forward(self, hidden: torch.Tensor) -> torch.Tensor:\n"
             f"        {nsp_line.replace('out.pooler_output', 'self.pooler(hidden)')}\n"
-            "        return seq_relationship_logits\n")
+            "        return nsp_logits\n")
     # The loss: the loss lines of BertForPreTraining.forward (F.cross_entropy for NSP, bertlab's
     # masked_lm_loss, listed in chapter 3, for MLM), inside the exercise's def. It would give exactly
     # bertlab's numbers; the rule of part 3 is what stops it. (chapter 4's pretraining_loss_terms has
     # another interface: out, labels, next_sentence_label, and sums instead of means.)
+    # The listing's local names renamed to the exercise's arguments.
+    mlm_line = (_line_of(pretraining, "mlm_loss = masked_lm_loss(")
+                .replace("mlm_labels", "labels").replace("mlm_logits", "prediction_logits"))
+    nsp_loss_line = (_line_of(pretraining, "nsp_loss = F.cross_entropy(")
+                     .replace("nsp_logits", "seq_relationship_logits"))
     loss = (book_listing("bertlab/model.py", "masked_lm_loss") + "\n\n\n"
             "def pretraining_loss(prediction_logits, labels, seq_relationship_logits, next_sentence_label):\n"
-            f"    {_line_of(pretraining, 'mlm_loss = masked_lm_loss(').replace('mlm_labels', 'labels')}\n"
-            f"    {_line_of(pretraining, 'nsp_loss = F.cross_entropy(')}\n"
+            f"    {mlm_line}\n"
+            f"    {nsp_loss_line}\n"
             f"    {_line_of(pretraining, 'losses = [l for l in')}\n"
             "    return sum(losses), mlm_loss, nsp_loss\n")
     # The pair sampler: the book lists make_pairs and _build_pairs, which pack whole documents of
