@@ -13,8 +13,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-# Activations that BERT checkpoints name in config.json. "gelu" is the exact, erf-based GELU of the
-# original BERT; "gelu_new" and "gelu_pytorch_tanh" are its tanh approximation.
+# Activations that BERT checkpoints name in config.json. "gelu" is the exact, erf-based GELU (what
+# Google's BERT code first computed); "gelu_new" and "gelu_pytorch_tanh" are the tanh approximation
+# that Google's code computes today.
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu", "swish")
 
 # config.json keys that HF writes but that change nothing in the computation bertlab does.
