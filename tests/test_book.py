@@ -425,3 +425,20 @@ def test_the_book_and_exercise_3_state_and_compute_the_same_masking_count():
         tokens = ["[CLS]", *(f"w{i}" for i in range(n)), "[SEP]"]
         _, word_labels = solution["mask_words"](tokens, tokens + ["[MASK]"], random.Random(n))
         assert int((labels != -100).sum()) == expected == sum(label is not None for label in word_labels), n
+
+
+def test_the_page_that_checks_the_claim_prints_its_line_and_fails_its_build_above_1e_5():
+    """The introduction promises the same numbers as transformers and links the page that shows it.
+    That page must print one line in the form the rendered-book test parses, and assert the bound
+    in the same cell, so that a drift fails the build rather than only showing a larger number."""
+    page = (ROOT / "book" / "06_same_numbers.md").read_text(encoding="utf-8")
+    printed = 'print(f"largest difference over every output: {largest:.1e}")'
+    assert printed in page, f"book/06_same_numbers.md no longer prints `{printed}`"
+    cell = page[page.rindex("```{code-cell}", 0, page.index(printed)):]
+    cell = cell[:cell.index("\n```", 1)]
+    assert re.search(r"^assert largest <= 1e-5\b", cell, re.MULTILINE), \
+        "the cell that prints the largest difference must assert it is <= 1e-5"
+    intro = (ROOT / "book" / "intro.md").read_text(encoding="utf-8")
+    claim = intro.index("same numbers as Hugging Face's `transformers`")
+    assert "{doc}`06_same_numbers`" in intro[claim:claim + 200], \
+        "the introduction's claim should link the page that checks it"
