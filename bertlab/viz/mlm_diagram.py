@@ -282,14 +282,13 @@ def draw_masked_lm(
         )
         if asked:
             _arrow(ax, (cx, y(tile_top + TILE)), (cx, y(head_top)), ANSWER_COLOR, 1.6)
-    unasked = [cx for i, cx in enumerate(centres) if i not in is_mask]
-    if unasked:
+    if len(positions) < len(tokens):  # a note under the stage name, where no arrow passes
         ax.text(
-            space_left + content_width,
-            y(tile_top + TILE + 0.16),
-            "grey: no prediction here, no loss",
-            ha="right",
-            va="center",
+            0.15,
+            y(tile_top + TILE + 0.12),
+            "grey: no prediction,\nno loss",
+            ha="left",
+            va="top",
             fontsize=8,
             color=GREY,
             style="italic",
