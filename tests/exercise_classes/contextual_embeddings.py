@@ -63,7 +63,7 @@ COPIED_ATTENTION = (
     "def attention(q, k, v, attention_mask, bias=None):\n"
     "    key_mask = attention_mask.bool()[:, None, None, :]\n"
     + _listing_lines(book_listing("bertlab/model.py", "SelfAttention"), "scores = q @ k.transpose",
-                     "context = F.dropout", {"self.head_size": "q.shape[-1]", "dropout_p": "0.0",
+                     "context = F.dropout", {"self.head_size": "q.shape[-1]", "p_drop": "0.0",
                                              "self.training": "False"})
     + "\n    return context, probs\n")
 
