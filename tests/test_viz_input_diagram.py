@@ -2,6 +2,8 @@
 from the model's own tensors: every tile is the real vector of its stage, and every label the
 real id or spread, checked here against a direct computation with bertlab."""
 
+import io
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -88,6 +90,10 @@ def test_labels_are_the_real_ids_and_spreads(figure, tokenizer, encoder):
 def test_fits_the_book_and_its_text_is_readable(figure):
     width, _ = figure.get_size_inches()
     assert width <= 11.5
+    # As Jupyter saves it for the book: cropped to its content plus a 0.1-inch margin.
+    png = io.BytesIO()
+    figure.savefig(png, format="png", dpi=100, bbox_inches="tight")
+    assert plt.imread(io.BytesIO(png.getvalue())).shape[1] <= 1150
     sizes = [t.get_fontsize() for ax in figure.axes for t in ax.texts]
     assert min(sizes) >= 8
 

@@ -18,9 +18,10 @@ from matplotlib.figure import Figure
 from ._common import DIVERGING, _numpy, _symmetric_limit
 
 # Geometry, in inches. Twelve token columns and the label column fill the 11.5-inch limit of the
-# book's figures; more tokens would make the columns too narrow to read.
-LABEL_WIDTH = 1.75
-COLUMN_WIDTH = 0.8
+# book's figures (less the 0.1-inch margins that Jupyter's bbox_inches="tight" adds on each side);
+# more tokens would make the columns too narrow to read.
+LABEL_WIDTH = 1.7
+COLUMN_WIDTH = 0.78
 TILE_WIDTH = 0.68
 MAX_TOKENS = 12
 # The stages, top to bottom: (key, row label, what the colour scale is taken over).
