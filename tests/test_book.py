@@ -442,3 +442,17 @@ def test_the_page_that_checks_the_claim_prints_its_line_and_fails_its_build_abov
     claim = intro.index("same numbers as Hugging Face's `transformers`")
     assert "{doc}`06_same_numbers`" in intro[claim:claim + 200], \
         "the introduction's claim should link the page that checks it"
+
+
+# A font size written out as a keyword argument (fontsize=7, labelsize=7.5, size=6, ...).
+FONT_SIZE = re.compile(r"[(,]\s*(?:fontsize|labelsize|title_fontsize|size)\s*=\s*(\d+(?:\.\d+)?)\b")
+
+
+def test_no_figure_asks_for_text_smaller_than_8_points():
+    """Figures are drawn at 100 dpi and shown at >= 80% of that size at 1280 px (the rendered-book
+    test checks the scale), so 8-pt text is at least 8.9 px on screen; smaller text is not legible."""
+    sources = sorted((ROOT / "bertlab" / "viz").glob("*.py")) + CHAPTERS
+    small = [f"{path.relative_to(ROOT)}:{text[:match.start()].count(chr(10)) + 1}: {match.group(0).strip('(, ')}"
+             for path in sources for text in [path.read_text(encoding="utf-8")]
+             for match in FONT_SIZE.finditer(text) if float(match.group(1)) < 8]
+    assert not small, "text below 8 pt in the book's figures:\n" + "\n".join(small)

@@ -10,8 +10,8 @@ offline), and no cell shows a traceback, an error or text on stderr.
 What a reader sees is checked too, at a laptop's 1280-px window and at 800 px:
 - every figure keeps its proportions (rendered aspect ratio within 2% of the PNG's), and at 1280 px
   is shown at no less than 80% of the size it was drawn at (matplotlib at 100 dpi, text of 8 pt or
-  more: test_book.py checks no figure asks for less), so its smallest text is at least 8.9 px and
-  the default 10-pt text at least 11 px;
+  more: test_book.py checks that no font size written in bertlab.viz or a chapter is smaller), so
+  its smallest text is at least 8.9 px and matplotlib's default 10-pt text at least 11 px;
 - at 1280 px at most 10% of the code and output blocks scroll sideways;
 - each teaching chapter has its picture of BERT: one cell tagged `bert-picture` that calls
   `viz.draw_...` and whose own output is the figure (an image made by executing that cell, not a
