@@ -37,8 +37,11 @@ bench: setup
 
 # The course book (book/, _config.yml, _toc.yml) as HTML in _build/html. The chapters are executed
 # (cached in _build/.jupyter_cache); -W makes every Sphinx warning and every failing cell an error.
+# The kernel gets the profile in book/_kernel (its own start-up log quietened; see the file).
 book: setup
-	$(VENV)/bin/jupyter-book build . -W --keep-going
+	mkdir -p _build/ipython/profile_default
+	cp book/_kernel/ipython_kernel_config.py _build/ipython/profile_default/
+	IPYTHONDIR="$(abspath _build/ipython)" $(VENV)/bin/jupyter-book build . -W --keep-going
 
 # ------------------------------------------------------------------------------------------------
 # The graded exercises (nbgrader; configured by nbgrader_config.py). solutions/ is the source,

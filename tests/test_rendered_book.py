@@ -78,8 +78,13 @@ def built_book() -> Path:
     """Build the book as the README's main-job command does; fail with Sphinx's own words."""
     require_browser()  # no browser, no point in a long build
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    # As `make book`: the kernel's profile from book/_kernel.
+    profile = ROOT / "_build" / "ipython" / "profile_default"
+    profile.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "book" / "_kernel" / "ipython_kernel_config.py", profile)
     result = subprocess.run([str(jupyter_book), "build", ".", "-W", "--keep-going"], cwd=ROOT,
-                            capture_output=True, text=True)
+                            capture_output=True, text=True,
+                            env={**os.environ, "IPYTHONDIR": str(profile.parent)})
     if result.returncode != 0:
         log = (result.stdout + result.stderr)[-6000:]
         pytest.fail(f"`jupyter-book build . -W --keep-going` failed (exit {result.returncode}):\n{log}")

@@ -1,0 +1,6 @@
+# The kernel that executes the book's chapters (`make book` points IPYTHONDIR at a copy of this
+# profile in _build/ipython). Only the kernel's own log is quietened: ipykernel 7 warns on every start
+# that it talks to jupyter-book over local TCP without encryption, which is how every notebook build
+# runs. Cells' output, stderr included, is untouched (and a chapter that writes to stderr fails the
+# rendered-book test).
+c.IPKernelApp.log_level = "ERROR"  # noqa: F821 (c is the config object IPython provides)
