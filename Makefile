@@ -13,12 +13,14 @@ setup: $(VENV)/.installed
 
 # Every package at the exact version of constraints.txt (the versions CI last passed with), so a
 # release of a dependency cannot break the course mid-term; `make constraints` moves them on purpose.
+# pip comes first, pinned too (--build-constraint needs pip 25.3 or newer): it pins the build
+# backend, setuptools, which pip installs in an isolated environment that -c does not reach.
 # (A course folder without pyproject.toml may use an installed venv: make ... VENV=/path/to/venv.)
 $(VENV)/.installed: $(wildcard pyproject.toml constraints.txt)
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt "$(TORCH)"
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,book,course]"
+	$(PY) -m pip install --quiet -c constraints.txt --build-constraint constraints.txt -e ".[dev,book,course]"
 	touch $@
 
 # Resolve the newest versions pyproject.toml's ranges allow in a scratch venv, write them to

@@ -4,9 +4,11 @@
 whatever PyPI releases mid-term. This script (`make constraints`) is how they move on, on purpose:
 
 1. a scratch venv gets the newest releases that pyproject.toml's ranges allow (no constraints), with
-   the same PyTorch build as `make setup` (TORCH=...);
-2. its `pip freeze` is written to constraints.txt (bertlab itself left out; a local build label such
-   as `+cpu` dropped, so the same constraint admits a CUDA build of the same release);
+   the same PyTorch build as `make setup` (TORCH=...), and the newest pip and build backend
+   (`[build-system] requires`: `make setup` pins the backend that builds bertlab with
+   `--build-constraint`, since pip builds in an isolated environment that `-c` does not reach);
+2. its `pip freeze --all` is written to constraints.txt (bertlab itself left out; a local build
+   label such as `+cpu` dropped, so the same constraint admits a CUDA build of the same release);
 3. what changed since the old file is printed, one package a line.
 
 Then run `make test` (CI does the same on the commit) before committing the new file. A file written
@@ -20,6 +22,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import tomllib
 import venv
 from pathlib import Path
 
@@ -84,9 +87,16 @@ def newest_freeze(torch_spec: str, extras: str) -> str:
                                   stdout=subprocess.PIPE).stdout
 
         pip("install", "--quiet", "--upgrade", "pip")
+        pip("install", "--quiet", "--upgrade", *build_requirements())
         pip("install", "--quiet", torch_spec)
         pip("install", "--quiet", f"{ROOT}[{extras}]")
-        return pip("freeze", "--exclude-editable")
+        return pip("freeze", "--all", "--exclude-editable")
+
+
+def build_requirements() -> list[str]:
+    """What pip installs to build bertlab (pyproject.toml's `[build-system] requires`)."""
+    with open(ROOT / "pyproject.toml", "rb") as file:
+        return tomllib.load(file)["build-system"]["requires"]
 
 
 def main(argv: list[str] | None = None) -> int:
