@@ -11,6 +11,18 @@ from bertlab.checkpoints import hf_name, to_hf_state_dict
 warnings.filterwarnings("ignore", message=".*were not initialized.*")
 
 
+@pytest.fixture(scope="session")
+def tokenizer():
+    """The bert-base-uncased WordPiece vocabulary (a test module may define its own `tokenizer`)."""
+    return bertlab.WordPieceTokenizer.default()
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    """The embedded pretrained all-MiniLM-L6-v2, in eval mode."""
+    return bertlab.BertModel.from_pretrained()
+
+
 def hf_config(config: bertlab.BertConfig, **extra):
     import transformers
     d = config.to_dict()

@@ -10,21 +10,10 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-import bertlab  # noqa: E402
 from bertlab import viz  # noqa: E402
 
 RIVER = "The bank of the river was covered in reeds."
 MONEY = "The bank raised its interest rates again."
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return bertlab.WordPieceTokenizer.default()
-
-
-@pytest.fixture(scope="module")
-def encoder():
-    return bertlab.BertModel.from_pretrained()
 
 
 def texts(fig) -> list[str]:

@@ -12,21 +12,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-import bertlab  # noqa: E402
 from bertlab import viz  # noqa: E402
 from bertlab.viz.input_diagram import MAX_TOKENS  # noqa: E402
 
 TEXT_A, TEXT_B = "The quokka was friendly.", "It smiled."
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return bertlab.WordPieceTokenizer.default()
-
-
-@pytest.fixture(scope="module")
-def encoder():
-    return bertlab.BertModel.from_pretrained()
 
 
 @pytest.fixture

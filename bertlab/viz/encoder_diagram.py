@@ -178,29 +178,11 @@ def draw_contextual_embeddings(
                     "facecolor": HIGHLIGHT_FACE,
                     "edgecolor": "none",
                 }
+            # The token and its id, in the same style (the shared word highlighted in both).
             weight = "bold" if i == position else "normal"
-            ax.text(
-                token_width,
-                y,
-                token,
-                ha="right",
-                va="center",
-                fontsize=8,
-                family="monospace",
-                weight=weight,
-                bbox=box,
-            )
-            ax.text(
-                x_ids + _ID_WIDTH / 2,
-                y,
-                str(token_id),
-                ha="center",
-                va="center",
-                fontsize=8,
-                family="monospace",
-                weight=weight,
-                bbox=box,
-            )
+            style = dict(va="center", fontsize=8, family="monospace", weight=weight, bbox=box)
+            ax.text(token_width, y, token, ha="right", **style)
+            ax.text(x_ids + _ID_WIDTH / 2, y, str(token_id), ha="center", **style)
         for s, x in enumerate(x_stages):
             image = ax.imshow(
                 strip[s],
