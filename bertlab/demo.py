@@ -8,6 +8,7 @@ untrained MLM loss is.
 
 from __future__ import annotations
 
+import argparse
 import math
 
 import torch
@@ -25,7 +26,17 @@ def word_vector(model, tokenizer, sentence: str, word: str, layer: int) -> torch
     return hidden[0, position]
 
 
-def main():
+def main(argv=None):
+    from ._cli import ArgumentParser
+
+    # No options: the parser gives --help, and turns a stray argument into one line and exit 2.
+    parser = ArgumentParser(
+        prog="python -m bertlab.demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.parse_args(argv)
+
     torch.manual_seed(0)
     tokenizer = bertlab.WordPieceTokenizer.default()
     model = bertlab.BertModel.from_pretrained().eval()

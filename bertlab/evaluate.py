@@ -14,6 +14,7 @@ from collections import Counter
 
 import torch
 
+from ._cli import ArgumentParser, user_input
 from .model import IGNORE_INDEX
 
 
@@ -62,7 +63,7 @@ def evaluate_pretraining(
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m bertlab.evaluate",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -80,12 +81,23 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
 
-    from .data import shakespeare_documents
+    from .data import MIN_SEQ_LEN, shakespeare_documents
     from .model import BertForPreTraining
     from .tokenizer import WordPieceTokenizer
 
-    model = BertForPreTraining.from_pretrained(args.model)
-    tokenizer = WordPieceTokenizer.from_vocab(args.model)
+    # Reading the model and checking the options against it: a bad one is one line and exit 2
+    # (bertlab._cli). An error once the evaluation runs is a bug, and keeps its traceback.
+    with user_input(parser.prog):
+        if args.seed < 0:
+            raise ValueError(f"--seed must be 0 or more, got {args.seed}")
+        model = BertForPreTraining.from_pretrained(args.model)
+        tokenizer = WordPieceTokenizer.from_vocab(args.model)
+        longest = model.config.max_position_embeddings
+        if not MIN_SEQ_LEN <= args.max_seq_len <= longest:
+            raise ValueError(
+                f"--max-seq-len must be between {MIN_SEQ_LEN} ([CLS] a [SEP] b [SEP]) and the "
+                f"model's {longest} positions, got {args.max_seq_len}"
+            )
     result = evaluate_pretraining(
         model,
         tokenizer,

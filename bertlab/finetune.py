@@ -22,7 +22,6 @@ section 4). The pieces here:
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import time
@@ -391,7 +390,9 @@ HELP = {
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    from ._cli import ArgumentParser, user_input
+
+    parser = ArgumentParser(
         prog="python -m bertlab.finetune",
         description=(
             "Fine-tune a pretrained BERT to tell the genre of a Shakespeare passage: fine-tunes on "
@@ -421,6 +422,7 @@ def main(argv=None):
                 "--" + f.name.replace("_", "-"),
                 type=type(f.default),
                 default=f.default,
+                choices=list(PRECISIONS) if f.name == "precision" else None,
                 help=f"{HELP[f.name]} (default: {f.default})",
             )
     args = parser.parse_args(argv)
@@ -429,12 +431,25 @@ def main(argv=None):
     from .data import shakespeare_documents
     from .tokenizer import WordPieceTokenizer
 
-    labels = args.labels.split(",")
-    train = make_passages(shakespeare_documents("train"), labels, seed=cfg.seed)
-    test = make_passages(shakespeare_documents("heldout"), labels, seed=cfg.seed)
-    tokenizer = WordPieceTokenizer.from_vocab(args.checkpoint)
-    pretrained = not args.from_scratch
-    model = load_classifier(args.checkpoint, labels, pretrained=pretrained, seed=cfg.seed)
+    # Reading the passages and the checkpoint, and checking the options against them: a bad one
+    # (an unknown genre, a folder that is not a checkpoint) is one line and exit 2
+    # (bertlab._cli). An error once fine-tuning runs is a bug, and keeps its traceback.
+    with user_input(parser.prog):
+        for name in ("steps", "batch_size", "max_seq_len"):
+            if getattr(cfg, name) < 1:
+                option = "--" + name.replace("_", "-")
+                raise ValueError(f"{option} must be at least 1, got {getattr(cfg, name)}")
+        labels = args.labels.split(",")
+        train = make_passages(shakespeare_documents("train"), labels, seed=cfg.seed)
+        test = make_passages(shakespeare_documents("heldout"), labels, seed=cfg.seed)
+        pretrained = not args.from_scratch
+        model = load_classifier(args.checkpoint, labels, pretrained=pretrained, seed=cfg.seed)
+        tokenizer = WordPieceTokenizer.from_vocab(args.checkpoint)
+        if cfg.max_seq_len > model.config.max_position_embeddings:
+            raise ValueError(
+                f"--max-seq-len {cfg.max_seq_len} is more than the model's "
+                f"{model.config.max_position_embeddings} positions"
+            )
     model = model.to("cuda" if torch.cuda.is_available() else "cpu")
     print(
         f"{len(train)} passages to fine-tune on, {len(test)} to test on, labels {labels}, "

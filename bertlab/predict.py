@@ -75,7 +75,9 @@ def next_sentence_probability(model, tokenizer, sentence_a: str, sentence_b: str
 def main(argv=None):
     import argparse
 
-    parser = argparse.ArgumentParser(
+    from ._cli import ArgumentParser, user_input
+
+    parser = ArgumentParser(
         prog="python -m bertlab.predict",
         description=(
             "Ask a pretrained BERT what is behind each [MASK], or whether one sentence follows "
@@ -107,19 +109,27 @@ def main(argv=None):
     from .model import BertForPreTraining
     from .tokenizer import WordPieceTokenizer
 
-    model, tokenizer = (
-        BertForPreTraining.from_pretrained(args.model),
-        WordPieceTokenizer.from_vocab(args.model),
-    )
-    if args.next is not None:
-        print(
-            f"P(IsNext) = {next_sentence_probability(model, tokenizer, args.text, args.next):.3f}"
+    # Everything here reads the user's text and model: a text without [MASK] or too long for the
+    # model, or a folder that is not a checkpoint, is one line and exit 2 (bertlab._cli).
+    with user_input(parser.prog):
+        if args.next is None and "[MASK]" not in args.text:  # checked before the model loads
+            raise ValueError(
+                f"no [MASK] in the text {args.text!r}: put [MASK] where a word should be "
+                "predicted, e.g. 'To be, or not to [MASK].', or give --next SENTENCE_B"
+            )
+        if args.top_k < 1:
+            raise ValueError(f"--top-k must be at least 1, got {args.top_k}")
+        model, tokenizer = (
+            BertForPreTraining.from_pretrained(args.model),
+            WordPieceTokenizer.from_vocab(args.model),
         )
-        return
-    for i, predictions in enumerate(
-        fill_mask(model, tokenizer, args.text, top_k=args.top_k), start=1
-    ):
-        print(f"[MASK] {i}: " + "  ".join(f"{p.token} {p.probability:.3f}" for p in predictions))
+        if args.next is not None:
+            probability = next_sentence_probability(model, tokenizer, args.text, args.next)
+            print(f"P(IsNext) = {probability:.3f}")
+            return
+        predictions = fill_mask(model, tokenizer, args.text, top_k=args.top_k)
+    for i, top in enumerate(predictions, start=1):
+        print(f"[MASK] {i}: " + "  ".join(f"{p.token} {p.probability:.3f}" for p in top))
 
 
 if __name__ == "__main__":

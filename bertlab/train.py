@@ -33,7 +33,8 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from .config import BertConfig, config_repr
+from ._cli import ArgumentParser, user_input
+from .config import PRESETS, BertConfig, config_repr
 from .model import IGNORE_INDEX, BertForPreTraining
 
 
@@ -368,6 +369,74 @@ def check_resumable(saved: dict, cfg: TrainConfig):
         )
 
 
+NO_LENGTH = (
+    "Say how long to train: --steps N, or --minutes M (the steps then follow from the speed)."
+)
+
+
+def check_config(cfg: TrainConfig):
+    """The mistakes in a run's settings that show before any work: a count below its minimum, an
+    unknown preset, lengths that do not fit, a corpus or vocab file that does not exist, no length
+    for the run, a changed configuration for a run to resume. Raises ValueError (FileNotFoundError
+    for a missing file) naming the option and the fix. `python -m bertlab.train` calls it first,
+    so that a typo costs one line, not a traceback after the corpus has been tokenised."""
+    from .data import MIN_SEQ_LEN
+    from .tokenizer import SPECIAL_TOKENS, WordPieceTokenizer
+
+    def option(name: str) -> str:
+        return "--" + name.replace("_", "-")
+
+    for name in ("batch_size", "grad_accum", "log_every", "save_every"):
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"{option(name)} must be at least 1, got {getattr(cfg, name)}")
+    for name in ("steps", "minutes", "warmup_steps", "stop_after", "short_seq_len", "seed"):
+        if getattr(cfg, name) < 0:
+            raise ValueError(f"{option(name)} must be 0 or more, got {getattr(cfg, name)}")
+    if cfg.lr <= 0:
+        raise ValueError(f"--lr must be more than 0, got {cfg.lr}")
+    if cfg.batch_size % cfg.grad_accum:
+        raise ValueError(
+            f"--batch-size {cfg.batch_size} must be divisible by --grad-accum {cfg.grad_accum}"
+        )
+    if cfg.max_seq_len < MIN_SEQ_LEN:
+        raise ValueError(
+            f"--max-seq-len {cfg.max_seq_len} is too short for a pair: the minimum is "
+            f"{MIN_SEQ_LEN}, [CLS] a [SEP] b [SEP]; use 128"
+        )
+    if not 0 <= cfg.dropout < 1:
+        raise ValueError(f"--dropout is a probability in [0, 1), got {cfg.dropout}")
+    if cfg.preset not in PRESETS:
+        raise ValueError(f"--preset {cfg.preset!r} is none of {', '.join(PRESETS)}")
+    check_sequence_lengths(cfg)
+    if cfg.corpus != "shakespeare":
+        for path in map(Path, cfg.corpus.split(",")):
+            if not path.exists():
+                raise FileNotFoundError(
+                    f"--corpus: {path} does not exist; pass 'shakespeare', or text files and "
+                    "folders that exist, separated by commas"
+                )
+            if path.is_dir() and next(path.rglob("*.txt"), None) is None:
+                raise FileNotFoundError(
+                    f"--corpus: the folder {path} holds no .txt files; put the text in files "
+                    "ending in .txt, or pass the files themselves"
+                )
+    if cfg.vocab.startswith("train:"):
+        size = cfg.vocab[len("train:") :]
+        if not size.isdigit() or int(size) <= len(SPECIAL_TOKENS):
+            raise ValueError(
+                f"--vocab {cfg.vocab}: train:N needs a whole number of pieces above "
+                f"{len(SPECIAL_TOKENS)} (the special tokens), e.g. train:8000"
+            )
+    elif cfg.vocab != "bert-base-uncased":
+        WordPieceTokenizer.from_vocab(cfg.vocab)  # a vocab.txt that is missing or malformed
+    checkpoint_path = Path(cfg.out) / "checkpoint.pt"
+    if checkpoint_path.exists():  # a run to resume: its settings, not its weights (mmap)
+        saved = torch.load(checkpoint_path, map_location="cpu", weights_only=True, mmap=True)
+        check_resumable(saved["train_config"], cfg)
+    elif cfg.steps == 0 and cfg.minutes <= 0:
+        raise ValueError(NO_LENGTH)
+
+
 def train(cfg: TrainConfig) -> dict:
     """Run (or resume) pretraining as configured; returns the last step's metrics."""
     from .data import PretrainingCollator
@@ -493,10 +562,7 @@ def train(cfg: TrainConfig) -> dict:
 
     if cfg.steps == 0:
         if cfg.minutes <= 0:
-            raise ValueError(
-                "Say how long to train: --steps N, or --minutes M (the steps then follow from the "
-                "speed)."
-            )
+            raise ValueError(NO_LENGTH)
         # Time a few steps on a throwaway copy of the state, then fix the schedule's length.
         probe_start = time.perf_counter()
         snapshot = ({k: v.clone() for k, v in model.state_dict().items()}, batches.state())
@@ -661,9 +727,12 @@ HELP = {
 }
 
 
+PROG = "python -m bertlab.train"
+
+
 def parse_args(argv=None) -> TrainConfig:
-    parser = argparse.ArgumentParser(
-        prog="python -m bertlab.train",
+    parser = ArgumentParser(
+        prog=PROG,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -678,16 +747,16 @@ def parse_args(argv=None) -> TrainConfig:
                 flag, type=kind, default=f.default, help=f"{HELP[f.name]} (default: {f.default})"
             )
     args = parser.parse_args(argv)
-    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
-    if cfg.batch_size % cfg.grad_accum:
-        parser.error(
-            f"--batch-size {cfg.batch_size} must be divisible by --grad-accum {cfg.grad_accum}"
-        )
-    return cfg
+    return TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
 
 
 def main(argv=None):
-    train(parse_args(argv))
+    cfg = parse_args(argv)
+    # The settings are checked before any work: a bad one is one line and exit 2 (bertlab._cli).
+    # An error once training has begun is a bug, and keeps its traceback.
+    with user_input(PROG):
+        check_config(cfg)
+    train(cfg)
 
 
 if __name__ == "__main__":

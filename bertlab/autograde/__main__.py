@@ -8,6 +8,10 @@
   named, when a submission is left without a grade, 0 when every one has its grade.
 - `feedback ASSIGNMENT...`: `nbgrader generate_feedback` for each graded submission whose feedback
   is missing or older than its autograded copy, one nbgrader run per assignment.
+
+An assignment that is not the course's, a --student that is no student id or handed in none of the
+assignments, or a --config that does not exist is one line on stderr and exit status 2, before
+anything is screened or graded (bertlab._cli).
 """
 
 from __future__ import annotations
@@ -26,12 +30,13 @@ def main(argv: list[str] | None = None) -> None:
     assignments that holds no .ipynb file at all (a notebook renamed to .txt, or nothing), or that
     is a symbolic link, or is in one: nbgrader skips a folder without notebooks without calling its
     pre-convert hook. `make autograde` runs it first."""
-    import argparse
     import runpy
 
     from traitlets.config import Config
 
-    parser = argparse.ArgumentParser(prog="python -m bertlab.autograde", description=main.__doc__)
+    from bertlab._cli import ArgumentParser, user_input
+
+    parser = ArgumentParser(prog="python -m bertlab.autograde", description=main.__doc__)
     parser.add_argument("command", choices=["screen", "autograde", "feedback"])
     parser.add_argument("assignments", nargs="+")
     parser.add_argument(
@@ -46,31 +51,86 @@ def main(argv: list[str] | None = None) -> None:
         "--again", action="store_true", help="autograde: even if graded since handed in"
     )
     args = parser.parse_args(argv)
-    config = Config()
-    runpy.run_path(args.config, init_globals={"get_config": lambda: config})
-    if args.command in ("autograde", "feedback"):
-        course = Course(config, args.nbgrader)
-        if args.command == "autograde":
-            raise SystemExit(
-                course.autograde(
-                    args.assignments, jobs=args.jobs, student=args.student, again=args.again
-                )
+    # What the command line names is checked before anything is screened, graded or written: a
+    # bad name is one line and exit 2 (bertlab._cli). A failure after that is nbgrader's, reported
+    # per student by Course, or a bug, with its traceback.
+    with user_input(parser.prog):
+        if args.student is not None:
+            check_student_id(args.student)
+        if args.jobs < 1:
+            raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
+        if not Path(args.config).is_file():
+            raise FileNotFoundError(
+                f"--config {args.config} does not exist; run in the course's folder (where "
+                "nbgrader_config.py is), or pass --config PATH"
             )
-        raise SystemExit(course.feedback(args.assignments))
-    screen = config.Autograde.pre_convert_hook
-    from bertlab.autograde.screen import ScreenSubmission as Screen
+        config = Config()
+        runpy.run_path(args.config, init_globals={"get_config": lambda: config})
+        check_assignments(config, args.assignments)
+        course = Course(config, args.nbgrader)
+        if args.command == "autograde" and args.student is not None:
+            course.check_student(args.student, args.assignments)
+        from bertlab.autograde.screen import ScreenSubmission as Screen
 
-    if not isinstance(screen, Screen):
-        raise SystemExit(f"{args.config} sets no ScreenSubmission as c.Autograde.pre_convert_hook")
-    submitted = Path(config.CourseDirectory.root) / config.CourseDirectory.submitted_directory
+        screen = config.Autograde.pre_convert_hook
+        if args.command == "screen" and not isinstance(screen, Screen):
+            raise ValueError(
+                f"{args.config} sets no ScreenSubmission as c.Autograde.pre_convert_hook"
+            )
+    if args.command == "autograde":
+        raise SystemExit(
+            course.autograde(
+                args.assignments, jobs=args.jobs, student=args.student, again=args.again
+            )
+        )
+    if args.command == "feedback":
+        raise SystemExit(course.feedback(args.assignments))
     for assignment in args.assignments:
-        for folder in sorted(submitted.glob(f"*/{assignment}")):
+        for folder in sorted(course.submitted.glob(f"*/{assignment}")):
             # A folder that is a link (or a link's folder) nbgrader would follow, or a link that
             # leads nowhere it would skip in silence: the screen replaces it by a real folder.
             links = folder.is_symlink() or folder.parent.is_symlink()
             if links or not folder.is_dir() or not any(folder.glob("*.ipynb")):
                 screen.screen(folder)
                 print(f"screened {folder}: {', '.join(sorted(p.name for p in folder.iterdir()))}")
+
+
+def check_student_id(student: str) -> None:
+    """Raise ValueError unless `student` is a student id: the name of their folder of
+    submissions, not a path (it becomes part of the paths read and written, and of nbgrader's
+    command line)."""
+    if student in ("", ".", "..") or Path(student).name != student or student.startswith("-"):
+        raise ValueError(
+            f"--student {student!r} is not a student id: give the name of the student's folder "
+            "in the submitted folder (no '/', not '.' or '..', not starting with '-')"
+        )
+
+
+def check_assignments(config, assignments: list[str]) -> None:
+    """Raise ValueError unless each of `assignments` is one of the course's: a folder of its
+    source (solutions/) or release (exercises/) directory, as the config names them."""
+    from nbgrader.coursedir import CourseDirectory
+
+    # The folders as nbgrader sees them: the config's, and nbgrader's defaults for those it omits.
+    course = CourseDirectory(config=config)
+    root = Path(course.root)
+    folders = [root / course.source_directory, root / course.release_directory]
+    known = sorted(
+        {
+            p.name
+            for folder in folders
+            if folder.is_dir()
+            for p in folder.iterdir()
+            if p.is_dir() and not p.name.startswith(".")  # not .ipynb_checkpoints
+        }
+    )
+    for assignment in assignments:
+        if assignment not in known:  # the name of a folder there, not a path or a pattern
+            raise ValueError(
+                f"no assignment {assignment!r} in this course: name one of "
+                f"{', '.join(known) or '(none)'} (the folders of "
+                f"{' and '.join(str(folder) for folder in folders)})"
+            )
 
 
 def newest_change(folder: Path) -> float | None:
@@ -89,10 +149,13 @@ class Course:
     the submissions that need it."""
 
     def __init__(self, config, nbgrader: str):
-        root = Path(config.CourseDirectory.root)
-        self.submitted = root / config.CourseDirectory.submitted_directory
-        self.autograded = root / config.CourseDirectory.autograded_directory
-        self.feedback_folder = root / config.CourseDirectory.feedback_directory
+        from nbgrader.coursedir import CourseDirectory
+
+        course = CourseDirectory(config=config)  # as in check_assignments
+        root = Path(course.root)
+        self.submitted = root / course.submitted_directory
+        self.autograded = root / course.autograded_directory
+        self.feedback_folder = root / course.feedback_directory
         self.nbgrader = nbgrader
 
     def run(self, *args: str) -> subprocess.CompletedProcess:
@@ -108,6 +171,14 @@ class Course:
     def students(self, assignment: str) -> list[str]:
         return sorted(folder.parent.name for folder in self.submitted.glob(f"*/{assignment}"))
 
+    def check_student(self, student: str, assignments: list[str]) -> None:
+        """Raise ValueError unless `student` handed in at least one of `assignments`."""
+        if not any(student in self.students(assignment) for assignment in assignments):
+            raise ValueError(
+                f"{student} handed in none of {', '.join(assignments)} (no folder "
+                f"{self.submitted / student / assignments[0]})"
+            )
+
     def needs_grading(self, assignment: str, student: str) -> bool:
         """Not graded yet, or handed in again (something in the folder changed) since."""
         graded = newest_change(self.autograded / student / assignment)
@@ -118,17 +189,13 @@ class Course:
         self, assignments: list[str], jobs: int = 1, student: str | None = None, again: bool = False
     ) -> int:
         """Grade what needs grading (see the module docstring); 0 if every submission of the
-        assignments (or the student's) has its grade afterwards, else 1."""
+        assignments (or the student's) has its grade afterwards, else 1. A student who handed in
+        none of them is a ValueError (check_student)."""
+        if student is not None:
+            self.check_student(student, assignments)
         submissions = [
             (a, s) for a in assignments for s in self.students(a) if student in (None, s)
         ]
-        if student is not None and not submissions:
-            print(
-                f"{student} handed in none of {', '.join(assignments)} (no folder "
-                f"{self.submitted / student / assignments[0]})",
-                file=sys.stderr,
-            )
-            return 2
         to_grade = [(a, s) for a, s in submissions if again or self.needs_grading(a, s)]
 
         def grade(submission):

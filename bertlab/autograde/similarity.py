@@ -58,6 +58,8 @@ import numpy as np
 from copydetect import CodeFingerprint, compare_files
 from copydetect.utils import get_token_coverage, highlight_overlap
 
+from .._cli import ArgumentParser, user_input
+
 MAX_NOTEBOOK_BYTES = (
     16 * 1024 * 1024
 )  # the screen's bound too: no notebook of the course comes near it
@@ -475,12 +477,37 @@ def report(
     return pairs, skipped
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """Raise ValueError (FileNotFoundError for a missing folder) if main's arguments cannot make a
+    report: an assignment that was not released, thresholds out of their range."""
+    if not args.release.is_dir():
+        raise FileNotFoundError(
+            f"--release {args.release} is not a folder; pass the folder of the released "
+            "notebooks, <assignment>/*.ipynb"
+        )
+    released = sorted(p.name for p in args.release.iterdir() if p.is_dir())
+    for assignment in args.assignments:
+        if assignment not in released:  # the name of a released folder, not a path to one
+            choices = ", ".join(released) or f"(none: {args.release} holds no folder)"
+            raise ValueError(
+                f"no released assignment {args.release / assignment}: name one of {choices}"
+            )
+    if args.noise_t < 1:
+        raise ValueError(f"--noise-t must be at least 1, got {args.noise_t}")
+    if args.guarantee_t < args.noise_t:
+        raise ValueError(
+            f"--guarantee-t {args.guarantee_t} must be at least --noise-t {args.noise_t}"
+        )
+    if not 0 <= args.flag_similarity <= 1:
+        raise ValueError(f"--flag-similarity is a share in [0, 1], got {args.flag_similarity}")
+    if args.flag_shared_tokens < 0:
+        raise ValueError(f"--flag-shared-tokens must be 0 or more, got {args.flag_shared_tokens}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """`python -m bertlab.autograde.similarity ASSIGNMENT...`: the pairs of submissions whose code
     is suspiciously alike, per assignment, in grading/similarity/<assignment>.csv and .html."""
-    parser = argparse.ArgumentParser(
-        prog="python -m bertlab.autograde.similarity", description=main.__doc__
-    )
+    parser = ArgumentParser(prog="python -m bertlab.autograde.similarity", description=main.__doc__)
     parser.add_argument("assignments", nargs="+")
     parser.add_argument(
         "--submitted",
@@ -531,12 +558,11 @@ def main(argv: list[str] | None = None) -> None:
         help="...and they share at least this much tokenized code (default: %(default)s)",
     )
     args = parser.parse_args(argv)
+    # Every argument is checked before the first report is written: a bad one is one line and
+    # exit 2 (bertlab._cli).
+    with user_input(parser.prog):
+        check_arguments(args)
     for assignment in args.assignments:
-        if not (args.release / assignment).is_dir():
-            raise SystemExit(
-                f"no released assignment {args.release / assignment}: name one of "
-                f"{', '.join(sorted(p.name for p in args.release.iterdir() if p.is_dir()))}"
-            )
         pairs, skipped = report(
             assignment,
             submitted=args.submitted,
