@@ -92,7 +92,7 @@ class SelfAttention(nn.Module):
         p_drop = self.dropout_p if self.training else 0.0
         if return_probs:
             # The explicit path, for pictures of attention: softmax(q k^T / sqrt(D)) v.
-            scores = q @ k.transpose(-2, -1) / self.head_size  # (B, N, T, T)
+            scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_size)  # (B, N, T, T)
             if key_mask is not None:
                 scores = scores.masked_fill(~key_mask, torch.finfo(scores.dtype).min)
             probs = scores.softmax(dim=-1)
@@ -100,7 +100,7 @@ class SelfAttention(nn.Module):
         else:
             # The same computation as one fused kernel (flash / memory-efficient attention).
             probs = None
-            context = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, dropout_p=p_drop, scale=1 / self.head_size)
+            context = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, dropout_p=p_drop)
         context = context.transpose(1, 2).reshape(B, T, H)  # (B, N, T, D) -> (B, T, H)
         return self.output(context), probs
 
