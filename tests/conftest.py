@@ -7,8 +7,36 @@ import torch
 
 import bertlab
 from bertlab.checkpoints import hf_name, to_hf_state_dict
+from required import strict
 
 warnings.filterwarnings("ignore", message=".*were not initialized.*")
+
+
+# Where the whole suite must run (CI, BERTLAB_REQUIRE_*: tests/required.py), a skipped test is a
+# failure, whoever skipped it, except for want of a CUDA GPU, which CI does not have.
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    return longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+
+
+def _fail_a_skip(report) -> None:
+    if report.skipped and strict() and not hasattr(report, "wasxfail"):
+        reason = _skip_reason(report)
+        if "CUDA" not in reason:
+            report.outcome = "failed"
+            report.longrepr = f"skipped where every test must run (CI or BERTLAB_REQUIRE_*): {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    _fail_a_skip(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    _fail_a_skip(outcome.get_result())
 
 
 @pytest.fixture(scope="session")

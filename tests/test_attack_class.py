@@ -10,7 +10,8 @@ text, images, disk and /tmp, and a loop that ignores interrupts. The promises:
 - each attacker scores exactly what the honest part of their notebook earns (a notebook that is a
   link earns 0: it is not the student's work), and the honest students keep full marks;
 - no file outside `grading/` changes, and nothing of the instructor's reaches `grading/feedback/`
-  (no link, no copy of a solution, the gradebook or a system file; no hidden test's source);
+  (no link; no piece of a solution, the gradebook or a system file, nor of a hidden test: searched
+  for by fragment, tests/leaks.py);
 - the grader's memory stays under GRADER_MEMORY_BOUND whatever the floods;
 - `make autograde` exits 0, since every student got a grade.
 """
@@ -32,7 +33,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from test_exercises import CLASS, ROOT, fill_in_solutions, require_sandbox, scores, submit
+from leaks import (cell_sources, held_pieces, hidden_source, normalised, notebook_text, own_notebooks,
+                   secret_pieces, shown_text)
+from test_exercises import (CLASS, ROOT, assert_no_hidden_test_shown, failed_tests, fill_in_solutions,
+                            require_sandbox, scores, submit)
 
 ASSIGNMENT = "01_input_embeddings"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
@@ -407,53 +411,60 @@ def test_no_file_outside_grading_changes(graded_class):
 
 
 def test_nothing_of_the_instructors_reaches_the_feedback(graded_class):
+    """Feedback holds plain files of a sane size, and no piece of an instructor's file
+    (tests/leaks.py): not of /etc/passwd, the gradebook or the solution notebook as they are on
+    disk, nor of /etc/passwd or the solution's code as a page shows text. What the released
+    notebook and the student's own notebook hold is theirs to see, and so are the messages of the
+    hidden tests they failed (a failing verdict names its case)."""
     course = graded_class["course"]
-    secrets = {"/etc/passwd": Path("/etc/passwd").read_bytes(),
-               "the solution": (course / "solutions" / ASSIGNMENT / NOTEBOOK).read_bytes(),
-               "the gradebook": (course / "grading" / "gradebook.db").read_bytes()[:4096]}
-    for folder, dirs, files in os.walk(course / "grading" / "feedback"):
+    solution, released = (course / folder / ASSIGNMENT / NOTEBOOK for folder in ("solutions", "exercises"))
+    on_disk = {"/etc/passwd": Path("/etc/passwd").read_bytes(), "the solution notebook": solution.read_bytes(),
+               "the gradebook": (course / "grading" / "gradebook.db").read_bytes()}
+    solution_code = [cell for cell in nbformat.read(solution, as_version=4).cells
+                     if cell.metadata.get("nbgrader", {}).get("solution")]
+    as_text = {"/etc/passwd": normalised(on_disk["/etc/passwd"].decode(errors="replace")),
+               "the solution's code": notebook_text({"cells": solution_code})}
+    assert len(on_disk["the gradebook"]) > 4096 and solution_code
+    hidden = hidden_source([solution], [released])
+
+    pieces = {}  # student -> ({piece on disk: whose}, {piece as text: whose})
+
+    def secrets_for(student):
+        """The pieces of the secrets that are not the student's to see: not in the released
+        notebook, nor in their own, nor in the verdicts of the hidden tests they failed."""
+        if student not in pieces:
+            theirs = [released, *own_notebooks(course, ASSIGNMENT, student)]
+            public = [form for path in theirs for form in (path.read_bytes(), cell_sources(path).encode())]
+            failed = failed_tests(course, ASSIGNMENT, student)
+            public += [literal.encode() for literal, cells in hidden.literals.items() if cells & failed]
+            raw = {what: secret_pieces(secret, *public) for what, secret in on_disk.items()}
+            text = {what: secret_pieces(secret, notebook_text(*theirs)) for what, secret in as_text.items()}
+            assert all(raw.values()) and all(text.values()), f"no distinctive piece of a secret for {student}"
+            pieces[student] = tuple({piece: what for what, found in secrets.items() for piece in found}
+                                    for secrets in (raw, text))
+        return pieces[student]
+
+    feedback = course / "grading" / "feedback"
+    for folder, dirs, files in os.walk(feedback):
         for name in dirs + files:
             path = Path(folder) / name
             info = path.lstat()
             assert stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode), f"{path} is not a plain file"
             assert info.st_size < 16 << 20, f"{path} is {info.st_size} bytes"
             if stat.S_ISREG(info.st_mode):
+                raw, text = secrets_for(path.relative_to(feedback).parts[0])
                 content = path.read_bytes()
-                for what, secret in secrets.items():
-                    assert secret not in content, f"{path} holds {what}"
-
-
-def hidden_test_lines(course: Path) -> list[str]:
-    """Every line between the hidden-test markers of the assignment's test cells that has a letter
-    or digit and is not also a line the students may see or write: of the released notebook, or
-    of the solution, with or without its comment (a student who solved it has those lines in their
-    own notebook)."""
-    solution = nbformat.read(course / "solutions" / ASSIGNMENT / NOTEBOOK, as_version=4)
-    released = nbformat.read(course / "exercises" / ASSIGNMENT / NOTEBOOK, as_version=4)
-    theirs = {line.strip() for cell in released.cells for line in cell.source.splitlines()}
-    theirs |= {part.strip() for cell in solution.cells if cell.metadata.get("nbgrader", {}).get("solution")
-               for line in cell.source.splitlines() for part in (line, line.split("  # ")[0])}
-    lines = []
-    for cell in solution.cells:
-        if not cell.metadata.get("nbgrader", {}).get("grade"):
-            continue
-        hidden = False
-        for line in cell.source.splitlines():
-            if "BEGIN HIDDEN TESTS" in line or "END HIDDEN TESTS" in line:
-                hidden = "BEGIN" in line
-            elif hidden and line.strip() not in theirs and any(ch.isalnum() for ch in line):
-                lines.append(line.strip())
-    return lines
+                held = held_pieces(content, raw)
+                assert not held, f"{path} holds pieces of {sorted({raw[p] for p in held})}: {sorted(held)[:3]}"
+                seen = held_pieces(shown_text(content.decode(errors="replace")), text)
+                assert not seen, f"{path} shows pieces of {sorted({text[p] for p in seen})}: {sorted(seen)[:3]}"
 
 
 def test_no_feedback_shows_a_hidden_test(graded_class):
-    course = graded_class["course"]
-    hidden = hidden_test_lines(course)
-    assert len(hidden) > 20, "the assignment's hidden tests were not found"
-    for student in [*HONEST, *IN_THE_CODE, *AS_FILES]:
-        page = html.unescape(re.sub(r"<[^>]+>", "", feedback_html_raw(course, student)))
-        leaked = [line for line in hidden if line in page]
-        assert not leaked, f"the feedback of {student} shows lines of hidden tests: {leaked[:3]}"
+    """No piece of the assignment's hidden tests (tests/leaks.py) in anyone's feedback, honest or
+    attacking: no 30 characters of their code, and none of their inputs, seeds or messages where
+    the test passed."""
+    assert_no_hidden_test_shown(graded_class["course"], ASSIGNMENT, [*HONEST, *IN_THE_CODE, *AS_FILES])
 
 
 def test_the_grader_memory_stays_bounded(graded_class):

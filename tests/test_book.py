@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from required import require
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "book").glob("*.md"))
@@ -122,7 +123,7 @@ def test_viz_helpers_draw_and_check_shapes():
 def test_embedding_explorer_reacts_to_new_text():
     """The chapter's widget cell is skipped by the book build (it is only live in Jupyter), so
     check here that it builds and that its callback runs on new input, including odd input."""
-    pytest.importorskip("ipywidgets")
+    require("ipywidgets")
     import matplotlib
     matplotlib.use("Agg")
 
@@ -169,7 +170,7 @@ def test_attention_helpers_draw_and_check_shapes():
 def test_attention_explorer_draws_the_chosen_layer_and_head(monkeypatch):
     """The chapter-2 widget cell is skipped by the book build, so drive its callback here: every
     change of sentence, layer, head or "all heads" must redraw the right attention probabilities."""
-    pytest.importorskip("ipywidgets")
+    require("ipywidgets")
     import matplotlib
     matplotlib.use("Agg")
     import torch
@@ -242,7 +243,7 @@ def shakespeare():
 
 def displayed_figures(monkeypatch) -> list:
     """Record what the widgets pass to IPython's display (they import it when they are built)."""
-    pytest.importorskip("ipywidgets")
+    require("ipywidgets")
     import IPython.display
     import matplotlib
     matplotlib.use("Agg")

@@ -11,6 +11,9 @@
   points written in tests/exercise_classes/, with feedback that names it (and `nbgrader validate`
   names a broken rule before the student hands in); a student who copies what the book shows earns
   at most 30%; correct students who write differently from the solution earn full marks.
+- No feedback page of any of those students shows a piece of a hidden test (tests/leaks.py): no
+  30 characters of its code, and none of its inputs, seeds or messages unless that test failed
+  (a failing verdict names its case).
 """
 
 from __future__ import annotations
@@ -29,20 +32,18 @@ import nbformat
 import pytest
 
 from exercise_classes import Mistake, Student, all_assignments
+from leaks import feedback_leaks, hidden_source, package_source
+from required import require, require_program
 
-pytest.importorskip("nbgrader", reason="the graded exercises need nbgrader (the `course` extra)")
+require("nbgrader")  # the graded exercises need it (the `course` extra): a skip here, a failure in CI
 
 from bertlab.autograde import fill_in_solutions as solved_notebook  # noqa: E402  (needs nbgrader)
 
 
 def require_sandbox():
-    """Autograding runs each submission in bubblewrap; without it the grading tests skip (CI, which
-    installs it, sets BERTLAB_REQUIRE_SANDBOX=1 and fails instead)."""
-    if shutil.which("bwrap") is None:
-        message = "bubblewrap is not installed (apt-get install bubblewrap): autograding refuses to run without it"
-        if os.environ.get("BERTLAB_REQUIRE_SANDBOX") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+    """Autograding runs each submission in bubblewrap and refuses to run without it: without it the
+    grading tests skip, and fail where the whole suite must run (tests/required.py)."""
+    require_program("bwrap")
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
@@ -128,6 +129,24 @@ def scores(course: Path, assignment: str, student: str) -> dict[str, float]:
         submission = gradebook.find_submission(assignment, student)
         return {grade.name: grade.score for notebook in submission.notebooks for grade in notebook.grades
                 if grade.cell.name.startswith("test_")}
+
+
+def failed_tests(course: Path, assignment: str, student: str) -> set[str]:
+    """The graded test cells in which a student earned less than all the points."""
+    points = CLASS[assignment].points
+    return {cell for cell, score in scores(course, assignment, student).items() if score < points[cell]}
+
+
+def assert_no_hidden_test_shown(course: Path, assignment: str, students: list[str]) -> None:
+    """No feedback page of `students` shows a piece of the assignment's hidden tests that the
+    released notebook (or bertlab's source, which a traceback may quote) does not show
+    (tests/leaks.py), beyond what each student wrote themselves."""
+    hidden = hidden_source(notebooks(course / "solutions" / assignment), notebooks(course / "exercises" / assignment),
+                           public=package_source(ROOT / "bertlab"))
+    assert len(hidden.code) > 1000 and hidden.literals, f"the hidden tests of {assignment} were not found"
+    for student in students:
+        leaked = feedback_leaks(course, assignment, student, hidden, failed_tests(course, assignment, student))
+        assert not leaked, f"the feedback of {student} shows pieces of hidden tests: {leaked[:5]}"
 
 
 def feedback_text(course: Path, assignment: str, student: str) -> str:
@@ -248,6 +267,7 @@ def test_a_class_is_graded_exactly(tmp_path, assignment):
         if student.feedback:
             assert " ".join(student.feedback.split()) in feedback_text(course, assignment, student.student), \
                 f"the feedback of {student.student} does not say {student.feedback!r}"
+    assert_no_hidden_test_shown(course, assignment, ["solution", "untouched", *(s.student for s in students)])
     for student in students:
         if student.validate:  # a broken rule: the student hears of it before handing in
             for path in notebooks(course / "grading" / "submitted" / student.student / assignment):

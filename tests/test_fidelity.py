@@ -46,7 +46,8 @@ def test_pretraining_outputs_loss_and_gradients_match_transformers(name):
     a.loss.backward()
     b.loss.backward()
 
-    for layer, (x, y) in enumerate(zip(a.hidden_states, b.hidden_states)):
+    assert len(a.hidden_states) == ours.config.num_hidden_layers + 1  # the embeddings, then each layer
+    for layer, (x, y) in enumerate(zip(a.hidden_states, b.hidden_states, strict=True)):
         torch.testing.assert_close(x, y, atol=ATOL, rtol=0, msg=f"hidden state {layer} differs")
     torch.testing.assert_close(a.prediction_logits, b.prediction_logits, atol=ATOL, rtol=0)
     torch.testing.assert_close(a.seq_relationship_logits, b.seq_relationship_logits, atol=ATOL, rtol=0)
@@ -94,7 +95,7 @@ def test_attention_probabilities_of_the_explicit_path_equal_transformers_output_
     a = ours(**inputs, output_attentions=True)
     b = theirs(**inputs, output_attentions=True)
     assert len(a.attentions) == ours.config.num_hidden_layers
-    for layer, (x, y) in enumerate(zip(a.attentions, b.attentions)):
+    for layer, (x, y) in enumerate(zip(a.attentions, b.attentions, strict=True)):
         assert x.shape == (4, ours.config.num_attention_heads, 12, 12)
         torch.testing.assert_close(x, y, atol=ATOL, rtol=0, msg=f"attention of layer {layer} differs")
     # padding keys get no attention, and each row is a distribution

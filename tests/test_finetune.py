@@ -124,8 +124,9 @@ def test_a_pretraining_checkpoint_loads_under_a_new_classifier():
     scratch = load_classifier("shakespeare-mini", labels, pretrained=False, seed=0)
     assert model.config.num_labels == 3 and model.config.id2label == dict(enumerate(labels))
     assert model.config.hidden_dropout_prob == 0.1
-    encoder = model.bert.state_dict()
-    assert all(torch.equal(v, encoder[k]) for k, v in pretraining.bert.state_dict().items())
+    encoder, pretrained = model.bert.state_dict(), pretraining.bert.state_dict()
+    assert list(encoder) == list(pretrained)  # every tensor of the encoder, and no other...
+    assert all(torch.equal(encoder[name], pretrained[name]) for name in encoder)  # ...as pretrained
     assert not torch.equal(scratch.bert.layers[0].ffn_in.weight, model.bert.layers[0].ffn_in.weight)
     # The same seed draws the same new classifier: runs are repeatable.
     again = load_classifier("shakespeare-mini", labels, pretrained=True, seed=0)

@@ -7,7 +7,8 @@
 - The output of an honest class's `make autograde`, `make feedback` and `make grades` holds no
   warning, no Python warning and no traceback; a test cell a student edited is still reported.
 - The feedback shows each test cell as released, with its points and verdict (the mistake named),
-  and no line of any hidden test, not even in a traceback through the test's code.
+  and no piece of any hidden test (tests/leaks.py), not even in a traceback through the test's
+  code: no 30 characters of its code, and none of its inputs, seeds or messages where it passed.
 
 One class of 10 synthetic students of the cheapest assignment to grade, in a private course folder
 with the repository's Makefile and config, graded by the Makefile with this venv (nothing installed).
@@ -15,9 +16,7 @@ with the repository's Makefile and config, graded by the Makefile with this venv
 
 from __future__ import annotations
 
-import html
 import os
-import re
 import shutil
 import stat
 import subprocess
@@ -27,7 +26,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from test_exercises import CLASS, ROOT, fill_in_solutions, require_sandbox, scores, submit
+from leaks import shown_text
+from required import require_program
+from test_exercises import (CLASS, ROOT, assert_no_hidden_test_shown, fill_in_solutions, require_sandbox, scores,
+                            submit)
 
 from bertlab.autograde.feedback import FeedbackWithoutHiddenTests, released_source  # noqa: E402
 
@@ -72,28 +74,11 @@ def assert_quiet(result: subprocess.CompletedProcess, what: str) -> None:
     assert not noisy, f"{what} is not quiet for an honest class:\n" + "\n".join(noisy[:20])
 
 
-def hidden_lines(course: Path, student: str) -> list[str]:
-    """Every line between the hidden-test markers of every test cell of the assignment, except the
-    lines the released notebook or the student's own notebook also has (those are theirs to see)
-    and lines without a letter or digit."""
-    source = nbformat.read(course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-    seen = {line.strip() for path in [course / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb",
-                                      course / "grading" / "submitted" / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"]
-            for cell in nbformat.read(path, as_version=4).cells for line in cell.source.splitlines()}
-    lines, hidden = [], False
-    for cell in source.cells:
-        for line in cell.source.splitlines():
-            if "BEGIN HIDDEN TESTS" in line or "END HIDDEN TESTS" in line:
-                hidden = "BEGIN" in line
-            elif hidden and line.strip() not in seen and any(ch.isalnum() for ch in line):
-                lines.append(line.strip())
-    return lines
-
-
 def feedback_page(course: Path, student: str) -> str:
-    """The text of a student's feedback page, as a browser shows it (tags removed, entities read)."""
+    """The text of a student's feedback page, as a browser shows it (tags removed, entities read,
+    whitespace collapsed)."""
     page = course / "grading" / "feedback" / student / ASSIGNMENT / f"{ASSIGNMENT}.html"
-    return html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
+    return shown_text(page.read_text(encoding="utf-8"))
 
 
 @pytest.fixture
@@ -101,8 +86,7 @@ def course(tmp_path) -> Path:
     """A private course folder: the repository's Makefile and config, one assignment's solutions,
     and an nbgrader wrapper that logs each command line (and fails for the student `crashing`)."""
     require_sandbox()
-    if shutil.which("make") is None:
-        pytest.skip("make is not installed")
+    require_program("make")
     course = tmp_path / "course"
     shutil.copytree(ROOT / "solutions" / ASSIGNMENT, course / "solutions" / ASSIGNMENT)
     for name in ("Makefile", "nbgrader_config.py"):
@@ -134,16 +118,14 @@ def test_make_grades_late_work_regrades_on_request_and_feedback_hides_the_hidden
     mistake = MISTAKES["averages_the_two_losses"]
     assert scores(course, ASSIGNMENT, mistake.student) == {**SPEC.points, **mistake.scores}
 
-    # Feedback and grades, quietly; the feedback hides every line of every hidden test.
+    # Feedback and grades, quietly; no one's feedback shows a piece of a hidden test.
     assert_quiet(make(course, "feedback"), "make feedback")
     assert_quiet(make(course, "grades"), "make grades")
     assert [run.split()[0] for run in nbgrader_runs(course)] == ["generate_feedback", "export"]
     assert (course / "grading" / "grades.csv").read_text().count(ASSIGNMENT) == len(CLASS_OF_TEN)
+    assert_no_hidden_test_shown(course, ASSIGNMENT, CLASS_OF_TEN)
     for student in ("solution", "untouched", mistake.student):
-        page, hidden = feedback_page(course, student), hidden_lines(course, student)
-        assert len(hidden) > 50, "the assignment's hidden tests were not found"
-        leaked = [line for line in hidden if line in page]
-        assert not leaked, f"the feedback of {student} shows lines of hidden tests: {leaked[:5]}"
+        page = feedback_page(course, student)
         for grade_id, points in SPEC.points.items():
             assert f"{grade_id}: " in page and f" of {points:g} points" in page, (student, grade_id)
     solution = feedback_page(course, "solution")
@@ -194,7 +176,8 @@ def test_released_source_is_what_nbgrader_releases():
     """The feedback's view of a test cell is exactly the released notebook's cell."""
     source = nbformat.read(ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     released = nbformat.read(ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-    tests = [(s, r) for s, r in zip(source.cells, released.cells) if s.metadata.get("nbgrader", {}).get("grade")]
+    tests = [(s, r) for s, r in zip(source.cells, released.cells, strict=True)
+             if s.metadata.get("nbgrader", {}).get("grade")]
     assert any("BEGIN HIDDEN TESTS" in s.source for s, _ in tests)
     for full, shown in tests:
         assert released_source(full.source) == shown.source

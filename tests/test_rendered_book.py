@@ -1,7 +1,7 @@
 """The rendered course, as a reader's browser sees it.
 
-The book is built exactly as the README says (`jupyter-book build . -W --keep-going`: every chapter
-executed, any warning or failing cell an error), served on localhost, and every page of the table
+The book is built by the README's own command, `make book` (every chapter executed, any warning,
+failing cell or text a cell writes to stderr an error), served on localhost, and every page of the table
 of contents is opened in headless Chromium (Debian's `chromium`, driven by Playwright). A page
 passes when it loads without a JavaScript error or a missing file, every image on it has loaded
 (`naturalWidth > 0`), every formula is typeset by MathJax (served from the book itself, so it works
@@ -20,8 +20,9 @@ What a reader sees is checked too, at a laptop's 1280-px window and at 800 px:
   difference, and it is at most 1e-5.
 
 The build uses the execution cache in _build/.jupyter_cache, so after the first run only changed
-chapters execute again. Without Chromium these tests skip, unless BERTLAB_REQUIRE_BROWSER=1 (CI
-sets it, after installing chromium), which turns a missing browser into a failure.
+chapters execute again, and all of them once bertlab or an installed package changed
+(book/_ext/fresh_results.py; tests/test_book_build.py shows it). Without Chromium these tests skip,
+and fail where the whole suite must run (CI, BERTLAB_REQUIRE_*: tests/required.py).
 """
 
 import functools
@@ -36,6 +37,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from required import require, require_program
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
@@ -55,13 +57,9 @@ def chromium_path() -> str | None:
 
 
 def require_browser():
-    if chromium_path() is None:
-        message = ("Chromium is not installed: `apt-get install chromium` (Debian), or set BERTLAB_CHROMIUM "
-                   "to a Chromium binary")
-        if os.environ.get("BERTLAB_REQUIRE_BROWSER") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    return pytest.importorskip("playwright.sync_api", reason="pip install playwright (the dev extra has it)")
+    """Playwright's sync API, with Debian's Chromium to drive (or BERTLAB_CHROMIUM's binary)."""
+    require_program("chromium", chromium_path())
+    return require("playwright.sync_api")
 
 
 def toc_pages() -> list[str]:
@@ -73,21 +71,25 @@ def toc_pages() -> list[str]:
     return pages
 
 
+def make_book(folder: Path) -> subprocess.CompletedProcess:
+    """`make book` in `folder` (the repository, or a small book beside its Makefile), with the venv
+    running these tests: the README's command itself, so its flags and the kernel's profile are
+    what is tested."""
+    venv = Path(sys.executable).parent.parent
+    return subprocess.run([require_program("make"), "book", f"VENV={venv}"], cwd=folder,
+                          capture_output=True, text=True)
+
+
 @pytest.fixture(scope="session")
 def built_book() -> Path:
-    """Build the book as the README's main-job command does; fail with Sphinx's own words."""
+    """Build the book with `make book`; fail with Sphinx's own words. A warm `_build/` is reused
+    only as far as it is still true: book/_ext/fresh_results.py executes every chapter again when
+    bertlab, the kernel profile or an installed package has changed (test_book_build.py)."""
     require_browser()  # no browser, no point in a long build
-    jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    # As `make book`: the kernel's profile from book/_kernel.
-    profile = ROOT / "_build" / "ipython" / "profile_default"
-    profile.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "book" / "_kernel" / "ipython_kernel_config.py", profile)
-    result = subprocess.run([str(jupyter_book), "build", ".", "-W", "--keep-going"], cwd=ROOT,
-                            capture_output=True, text=True,
-                            env={**os.environ, "IPYTHONDIR": str(profile.parent)})
+    result = make_book(ROOT)
     if result.returncode != 0:
         log = (result.stdout + result.stderr)[-6000:]
-        pytest.fail(f"`jupyter-book build . -W --keep-going` failed (exit {result.returncode}):\n{log}")
+        pytest.fail(f"`make book` failed (exit {result.returncode}):\n{log}")
     return HTML
 
 

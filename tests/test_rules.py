@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from required import require
 
 from bertlab.grading import WrongAnswer
 from bertlab.rules import Rule, Rules, forbidden_uses, student_code
@@ -113,7 +114,7 @@ def test_type_hints_constants_and_allowed_names_are_not_uses():
 
 
 def test_the_grader_names_a_broken_rule_even_where_the_students_code_also_raised():
-    pytest.importorskip("nbgrader")
+    require("nbgrader")
     from bertlab.answers import split_test_cell
     from bertlab.autograde import JudgeVerdicts
 

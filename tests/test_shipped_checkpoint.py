@@ -13,6 +13,7 @@ import shlex
 
 import pytest
 import torch
+from required import require
 
 import bertlab
 from bertlab._paths import shakespeare_dir
@@ -49,13 +50,15 @@ def test_one_short_call_and_from_pretrained_give_the_same_model_in_eval_mode(shi
     model, tokenizer = shipped
     assert isinstance(model, bertlab.BertForPreTraining) and not model.training
     again = bertlab.BertForPreTraining.from_pretrained("shakespeare-mini")
-    for (name, ours), (_, theirs) in zip(model.state_dict().items(), again.state_dict().items()):
-        assert torch.equal(ours, theirs), name
+    ours, theirs = model.state_dict(), again.state_dict()
+    assert list(ours) == list(theirs)  # the same tensors, in the same order...
+    for name in ours:
+        assert torch.equal(ours[name], theirs[name]), name  # ...holding the same values
     assert tokenizer.vocab_size == model.config.vocab_size
 
 
 def test_transformers_loads_the_shipped_folder_and_computes_the_same(shipped):
-    transformers = pytest.importorskip("transformers")
+    transformers = require("transformers")
     model, tokenizer = shipped
     theirs = transformers.BertForPreTraining.from_pretrained(str(shakespeare_dir())).eval()
     batch = tokenizer("Friends, Romans, countrymen, lend me your ears;", "I come to bury Caesar, not to praise him.")

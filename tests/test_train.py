@@ -1,5 +1,6 @@
 """The pretraining loop: reproducible, exactly resumable, the same on 1 or 2 processes, and clear about bad input."""
 
+import itertools
 import json
 import os
 import subprocess
@@ -60,7 +61,7 @@ def test_the_learning_rate_warms_up_then_decays_linearly_to_zero():
     factors = [warmup_then_linear_decay(s, warmup_steps=4, total_steps=12) for s in range(12)]
     assert factors[:4] == [0.25, 0.5, 0.75, 1.0]
     assert factors[4] == 1.0 and factors[-1] == pytest.approx(1 / 8)
-    assert all(a > b for a, b in zip(factors[4:], factors[5:]))
+    assert all(a > b for a, b in itertools.pairwise(factors[4:]))
 
 
 def test_the_same_seed_gives_the_same_loss_sequence(tmp_path, corpus, vocab):
@@ -94,7 +95,9 @@ def test_a_run_stopped_and_resumed_matches_the_uninterrupted_run_step_for_step(t
 def test_gradient_accumulation_computes_the_same_steps(tmp_path, corpus, vocab):
     train(tiny_run(tmp_path / "one", corpus, vocab, dropout=0.0, steps=4))
     train(tiny_run(tmp_path / "two", corpus, vocab, dropout=0.0, steps=4, grad_accum=2))
-    for a, b in zip(losses(tmp_path / "one"), losses(tmp_path / "two")):
+    one, two = losses(tmp_path / "one"), losses(tmp_path / "two")
+    assert [r["step"] for r in one] == [r["step"] for r in two] == [1, 2, 3, 4]
+    for a, b in zip(one, two, strict=True):
         assert b["loss"] == pytest.approx(a["loss"], abs=1e-5)
 
 
@@ -114,7 +117,7 @@ def test_torchrun_with_two_cpu_processes_matches_one_process(tmp_path, corpus, v
     assert double.returncode == 0, double.stderr[-3000:]
     one, two = losses(tmp_path / "one"), losses(tmp_path / "two")
     assert len(one) == len(two) == 5
-    for a, b in zip(one, two):
+    for a, b in zip(one, two, strict=True):
         assert b["loss"] == pytest.approx(a["loss"], abs=1e-5), (a, b)
         assert b["mlm_acc"] == a["mlm_acc"] and b["nsp_acc"] == a["nsp_acc"]
 

@@ -35,7 +35,7 @@ def test_picture_prints_the_real_ids_and_cosines(encoder, tokenizer):
     river, river_states = hidden_states(encoder, tokenizer, RIVER)
     money, money_states = hidden_states(encoder, tokenizer, MONEY)
     for encoding in (river, money):  # every token and id of both sentences, in order
-        for token, token_id in zip(encoding.tokens, encoding.input_ids):
+        for token, token_id in zip(encoding.tokens, encoding.input_ids, strict=True):
             assert token in shown and str(token_id) in shown
     i, j = river.tokens.index("bank"), money.tokens.index("bank")
     cosines = F.cosine_similarity(river_states[:, i], money_states[:, j], dim=-1)  # (L + 1,)

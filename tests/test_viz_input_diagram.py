@@ -63,7 +63,7 @@ def test_tiles_are_the_models_own_vectors(figure, tokenizer, encoder):
 def test_labels_are_the_real_ids_and_spreads(figure, tokenizer, encoder):
     pair = tokenizer.encode(TEXT_A, TEXT_B)
     shown = texts(figure)
-    for token, token_id in zip(pair.tokens, pair.input_ids):
+    for token, token_id in zip(pair.tokens, pair.input_ids, strict=True):
         assert token in shown and str(token_id) in shown
     assert shown.count("$E_A$ (0)") == pair.token_type_ids.count(0)
     assert shown.count("$E_B$ (1)") == pair.token_type_ids.count(1)

@@ -44,7 +44,7 @@ def test_the_picture_shows_the_real_sentence_and_its_ids(figure, shakespeare):
     _, tokenizer = shakespeare
     encoding = tokenizer.encode(TEXT)
     shown = texts(figure)
-    for token, token_id in zip(encoding.tokens, encoding.input_ids):
+    for token, token_id in zip(encoding.tokens, encoding.input_ids, strict=True):
         assert token in shown and str(token_id) in shown, (token, token_id)
     assert shown.count("[MASK]") == 2 and shown.count(str(tokenizer.mask_token_id)) == 2
 
@@ -54,7 +54,7 @@ def test_the_bars_are_the_probabilities_that_fill_mask_computes(figure, shakespe
     expected = bertlab.fill_mask(model, tokenizer, TEXT, top_k=5)
     charts = figure.axes[1:]
     assert len(charts) == len(expected) == 2
-    for chart, predictions in zip(charts, expected):
+    for chart, predictions in zip(charts, expected, strict=True):
         tokens = [label.get_text() for label in chart.get_yticklabels()]
         assert tokens == [p.token for p in predictions]
         widths = [bar.get_width() for bar in chart.patches]
@@ -68,7 +68,8 @@ def test_the_true_token_is_marked_with_its_rank_probability_and_loss(figure, sha
     everything = bertlab.fill_mask(model, tokenizer, TEXT, top_k=tokenizer.vocab_size)
     headers = [t for t in texts(figure) if t.startswith("[MASK] at position")]
     assert len(headers) == 2
-    for header, answer, predictions, chart in zip(headers, ANSWERS, everything, figure.axes[1:]):
+    rows = zip(headers, ANSWERS, everything, figure.axes[1:], strict=True)
+    for header, answer, predictions, chart in rows:
         rank = next(i for i, p in enumerate(predictions, start=1) if p.token == answer)
         p = predictions[rank - 1].probability
         assert f"true '{answer}'" in header

@@ -53,7 +53,7 @@ def test_shows_the_probabilities_and_logits_the_model_computes(model_and_tokeniz
     model, tokenizer = model_and_tokenizer
     texts = figure_texts(figure)
     expected = viz.next_sentence_probabilities(model, tokenizer, PAIRS)
-    for (text_a, text_b), p_expected in zip(PAIRS, expected):
+    for (text_a, text_b), p_expected in zip(PAIRS, expected, strict=True):
         h_cls, pooled, logits, p_is_next = direct_computation(model, tokenizer, text_a, text_b)
         assert p_is_next == pytest.approx(p_expected.item(), abs=1e-5)
         assert f"P(IsNext) = {p_is_next:.3f}" in texts
