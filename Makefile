@@ -71,14 +71,14 @@ grading/released/%: $$(shell find solutions/$$* -type f) nbgrader_config.py | se
 	$(NBGRADER) generate_assignment $* --force
 	touch $@
 
-# An LMS export (a zip of files named <student_id>_..._<notebook>.ipynb) into grading/submitted:
+# An LMS export (a zip of uploads named <student_id>_..._<notebook>.ipynb or <student_id>_....zip)
+# into grading/submitted/<student>/<assignment>/, each upload on its own: a hostile one is set aside
+# in grading/rejected/collect/<assignment>/ with a NOTE saying why (bertlab/autograde/collect.py):
 #   make collect ASSIGNMENT=01_input_embeddings ZIP=~/Downloads/export.zip
 collect: release
 	@test -n "$(ZIP)" -a -f "$(ZIP)" || { echo "ZIP=path/to/export.zip is required"; exit 1; }
 	@test $(words $(ASSIGNMENT)) -eq 1 || { echo "ASSIGNMENT=<one of: $(ASSIGNMENTS)> is required"; exit 1; }
-	mkdir -p grading/downloaded/$(ASSIGNMENT)/archive
-	cp "$(ZIP)" grading/downloaded/$(ASSIGNMENT)/archive/
-	$(NBGRADER) zip_collect $(ASSIGNMENT) --force
+	$(PY) -m bertlab.autograde.collect '$(ASSIGNMENT)' "$(ZIP)"
 
 # Grade each submission in grading/submitted/<student>/<assignment>/ (all assignments, or
 # ASSIGNMENT=...) that is not graded yet or was handed in again since, JOBS students at a time (one
@@ -97,14 +97,15 @@ regrade: release
 	@test -n "$(STUDENT)" || { echo "STUDENT=<student id> is required"; exit 1; }
 	mkdir -p grading/submitted
 	$(PY) -m bertlab.autograde screen $(ASSIGNMENT)
-	$(PY) -m bertlab.autograde autograde $(ASSIGNMENT) --student '$(STUDENT)' --again --nbgrader '$(NBGRADER)'
+	$(PY) -m bertlab.autograde autograde $(ASSIGNMENT) --student='$(STUDENT)' --again --nbgrader '$(NBGRADER)'
 
 # One HTML page per graded notebook, in grading/feedback/<student>/<assignment>/: made for each
 # submission whose feedback is missing or older than its grade.
 feedback: setup
 	$(PY) -m bertlab.autograde feedback $(ASSIGNMENT) --nbgrader '$(NBGRADER)'
 
-# Every student's score per assignment, as CSV.
+# Every student's score per assignment, as CSV: quoted by the csv module, and no cell a spreadsheet
+# would run as a formula (nbgrader_config.py sets the export plugin, bertlab/autograde/export.py).
 grades: setup
 	$(NBGRADER) export --to grading/grades.csv
 	@echo "wrote grading/grades.csv"

@@ -12,7 +12,9 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
                                     IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
 
 from bertlab.autograde import JudgeVerdicts, SandboxedExecute, ScreenSubmission, StderrIsNotAFailure
-from bertlab.autograde.feedback import FeedbackWithoutHiddenTests, RestoreHiddenTests
+from bertlab.autograde.export import SafeCsvExport
+from bertlab.autograde.feedback import FeedbackWithoutHiddenTests, LimitFeedbackSize, RestoreHiddenTests
+from bertlab.autograde.safe_html import SafeFeedbackExporter
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GRADING = os.path.join(HERE, "grading")
@@ -27,12 +29,8 @@ c.CourseDirectory.submitted_directory = os.path.join("grading", "submitted")
 c.CourseDirectory.autograded_directory = os.path.join("grading", "autograded")
 c.CourseDirectory.feedback_directory = os.path.join("grading", "feedback")
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(GRADING, "gradebook.db")
-# `nbgrader zip_collect` (make collect): an LMS export, unpacked in grading/downloaded/<assignment>/,
-# whose files are named <student_id>_<anything>_<notebook>.ipynb (the student id has no "_"; adapt
-# the pattern to your LMS's names).
-c.ZipCollectApp.downloaded_directory = os.path.join("grading", "downloaded")
-# (The plugin sees the whole path of each extracted file.)
-c.FileNameCollectorPlugin.named_regexp = r".*/(?P<student_id>[^_/]+)_(?:[^/]*_)?(?P<file_id>\d\d_[a-z_]+)\.ipynb$"
+# (`make collect` reads an LMS export with bertlab/autograde/collect.py, not nbgrader's zip_collect:
+# its uploads are named <student_id>_<anything>_<notebook>.ipynb or <student_id>_<anything>.zip.)
 # Only the notebooks are graded; helper files next to them are copied along.
 c.CourseDirectory.notebook_id = "*"
 
@@ -96,8 +94,18 @@ c.SandboxedExecute.extra_arguments = ["--IPKernelApp.log_level=ERROR", "--IPKern
 # gradebook, so only a test cell a student edited is reported ("checksum ... has changed").
 c.Autograde.sanitize_preprocessors = [
     ClearOutput, DeduplicateIds, OverwriteKernelspec, RestoreHiddenTests, OverwriteCells, CheckCellMetadata]
-# Feedback shows each test cell as released (never its hidden tests), with its points and verdict.
-c.GenerateFeedback.preprocessors = [GetGrades, FeedbackWithoutHiddenTests, CSSHTMLHeaderPreprocessor]
+# Feedback shows each test cell as released (never its hidden tests), with its points and verdict,
+# on a page of at most 8 MiB and 2,000 cells (test cells and grading notes always shown). The page
+# runs nothing a student wrote (bertlab/autograde/safe_html.py): sanitised, under a
+# Content-Security-Policy, formulas by MathJax from feedback-assets/ next to it.
+c.GenerateFeedback.preprocessors = [
+    GetGrades, FeedbackWithoutHiddenTests, LimitFeedbackSize, CSSHTMLHeaderPreprocessor]
+c.GenerateFeedback.exporter_class = SafeFeedbackExporter
+c.LimitFeedbackSize.max_bytes = 8 << 20
+c.LimitFeedbackSize.max_cells = 2000
+# `make grades`: grading/grades.csv written by the csv module, quoted, with no cell a spreadsheet
+# would run as a formula (bertlab/autograde/export.py).
+c.ExportApp.plugin_class = SafeCsvExport
 # nbgrader's gradebook, on a student's first grading, trips a SQLAlchemy warning about its own
 # session (nbgrader/api.py, add_submission); nothing is lost, and it is not ours to fix.
 warnings.filterwarnings("ignore", message=r"Object of type <Submitted\w+> not in session", module="nbgrader")

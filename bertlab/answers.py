@@ -28,6 +28,26 @@ tokenizer the inputs come from changes nothing there. What a student's kernel ca
 claim answers it did not compute; to claim the right ones it must compute them, which is the
 exercise (or call bertlab's implementation, a limit the README names).
 
+Only the test cell's own record counts. The grader gives each test cell a fresh random *key*
+(a nonce) that it appends to the probe's `record(...)` call; the record carries it, and the judge
+keeps the first record with the right key and names every other one in the cell's output (a
+record with no key or another key: a hook, a thread or a later cell; a second record with the
+key). Before each test cell the grader clears the kernel's IPython event callbacks in a request
+of its own, and runs the probe without storing it in the kernel's history, so that a
+`pre_run_cell`/`post_run_cell` hook, `In` or `_ih` cannot hand a student's code the key.
+
+What a determined student can still do: their code runs in the same process as the probe, so it
+can always find the key (an audit or trace hook, a thread reading the running frame, a patched
+`run_cell` or `record`) and record forged answers with it, first. No check inside the kernel can
+rule that out. The key turns the easy forgeries (an IPython hook, a later cell: what a class
+passed around) into ones that need the interpreter's internals and stand out in the code; the
+rest of the design is what makes forging cost about as much as the exercise: the verdict and the
+references live in the grader's process, so forged answers must be *right* answers computed
+somewhere (by the student's own code, or by a library the part's rules forbid, which
+bertlab/rules.py finds where the part's solution uses it, though not in a hook beside it), and
+a human reading a submission with `sys.addaudithook`, `settrace` or `record(` in it, or the
+similarity report, is the last check.
+
 Decoding never runs code (no pickle): dicts, lists, tuples, strings, numbers, booleans, None and
 tensors of a fixed set of dtypes come back; anything else comes back as a stand-in that names its
 type, so a check can say "expected a Tensor, got ndarray".
@@ -144,11 +164,13 @@ def _bound_names(code: str) -> list[str]:
     return names
 
 
-def recording_code(names: tuple[str, ...]) -> str:
+def recording_code(names: tuple[str, ...], nonce: str) -> str:
     """The line the grader appends to a probe: it records the values of `names` as the cell's
-    output."""
+    output, with the test cell's key `nonce` (see the module docstring)."""
+    if not nonce.isalnum():
+        raise ValueError(f"a recording key must be letters and digits, not {nonce!r}")
     values = ", ".join(f"{name!r}: {name}" for name in names)
-    return f"\n__import__('bertlab.answers').answers.record({{{values}}})\n"
+    return f"\n__import__('bertlab.answers').answers.record({{{values}}}, {nonce!r})\n"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -242,22 +264,57 @@ def _hashable(key):
     return tuple(_hashable(k) for k in key) if isinstance(key, list) else key
 
 
-def record(answers: dict) -> None:
-    """Show `answers` (name -> value) as this cell's recorded answers (the grader appends the
-    call)."""
+def record(answers: dict, nonce: str | None = None) -> None:
+    """Show `answers` (name -> value) as this cell's recorded answers, with the test cell's key
+    (the grader appends the call)."""
     from IPython.display import display
 
-    display({MIME: {name: encode(value) for name, value in answers.items()}}, raw=True)
+    encoded = {name: encode(value) for name, value in answers.items()}
+    display({MIME: {"nonce": nonce, "answers": encoded}}, raw=True)
 
 
-def recorded_answers(outputs) -> dict | None:
-    """The answers recorded in a cell's outputs (the last record), or None if there is none."""
-    found = None
-    for output in outputs:
-        if output.get("output_type") == "display_data" and MIME in output.get("data", {}):
-            found = output["data"][MIME]
+@dataclass(frozen=True)
+class Records:
+    """What a test cell's outputs recorded: the answers of its own record (None if it has none)
+    and, in words, every other record, which is ignored."""
+
+    answers: dict | None
+    ignored: tuple[str, ...]
+
+
+def read_records(outputs, nonce: str | None) -> Records:
+    """The answers of the first record in a cell's outputs that carries the key `nonce` (the one
+    the grader gave this test cell), and what was wrong with each other record. Raises ValueError
+    if that record cannot be decoded (see `decode`)."""
+    found, ignored = None, []
+    records = [
+        output["data"][MIME]
+        for output in outputs
+        if output.get("output_type") == "display_data" and MIME in output.get("data", {})
+    ]
+    for number, data in enumerate(records, 1):
+        key = data.get("nonce") if isinstance(data, dict) else None
+        if nonce is None or key != nonce:
+            why = "no key" if key is None else "a key that is not this test's"
+            ignored.append(
+                f"record {number} of {len(records)} carries {why}: it was not made by this "
+                "test's own code (a hook, a thread or another cell?)"
+            )
+        elif found is not None:
+            ignored.append(
+                f"record {number} of {len(records)} is a second record of this test's answers"
+            )
+        else:
+            found = data
     if found is None:
-        return None
-    if not isinstance(found, dict):
+        return Records(None, tuple(ignored))
+    answers = found.get("answers")
+    if not isinstance(answers, dict):
         raise ValueError("the recorded answers are not a mapping of names to values")
-    return {str(name): decode(value) for name, value in found.items()}
+    return Records({str(name): decode(value) for name, value in answers.items()}, tuple(ignored))
+
+
+def recorded_answers(outputs, nonce: str | None) -> dict | None:
+    """The answers of the test cell's own record among `outputs` (see `read_records`), or None if
+    there is none."""
+    return read_records(outputs, nonce).answers

@@ -9,7 +9,8 @@ import math
 import pytest
 import torch
 
-from bertlab.answers import MIME, decode, encode, recorded_answers, recording_code, split_test_cell
+from bertlab.answers import (MIME, decode, encode, read_records, recorded_answers, recording_code,
+                             split_test_cell)
 
 CELL = '''\
 # Hidden test: a visible first line that calls the student's code
@@ -52,10 +53,15 @@ def test_a_cell_without_a_verdict_part_is_not_judged():
     assert not parts.judged and "check_equal" in parts.probe
 
 
-def test_the_recording_line_names_each_recorded_name():
-    code = recording_code(("yours", "out"))
-    assert "record({'yours': yours, 'out': out})" in code
+def test_the_recording_line_names_each_recorded_name_and_carries_the_cells_key():
+    code = recording_code(("yours", "out"), "c0ffee42")
+    assert "record({'yours': yours, 'out': out}, 'c0ffee42')" in code
     compile(code, "<recording>", "exec")
+
+
+def test_a_key_that_could_be_code_is_refused():
+    with pytest.raises(ValueError, match="letters and digits"):
+        recording_code(("yours",), "x'); import os; ('")
 
 
 @pytest.mark.parametrize("value", [
@@ -102,9 +108,33 @@ def test_answers_too_large_to_record_are_refused():
         encode([torch.zeros(1 << 20, dtype=torch.float64)] * 9)  # 72 MiB
 
 
-def test_the_last_record_among_a_cells_outputs_is_the_answer():
-    outputs = [{"output_type": "stream", "name": "stdout", "text": "hello"},
-               {"output_type": "display_data", "data": {MIME: {"yours": encode(1)}}},
-               {"output_type": "display_data", "data": {MIME: {"yours": encode([2])}}}]
-    assert recorded_answers(outputs) == {"yours": [2]}
-    assert recorded_answers(outputs[:1]) is None
+def record(answers: dict, nonce=None) -> dict:
+    """An output as `bertlab.answers.record` shows it."""
+    return {"output_type": "display_data",
+            "data": {MIME: {"nonce": nonce,
+                            "answers": {name: encode(value) for name, value in answers.items()}}}}
+
+
+def test_only_the_first_record_with_the_cells_key_counts_and_every_other_is_named():
+    """A hook, a thread or another cell can show a record too: without the key the grader gave
+    this test cell, or a second time, it is ignored, and the cell says so."""
+    outputs = [record({"yours": 1}),  # a thread's or a hook's, before the test's own
+               {"output_type": "stream", "name": "stdout", "text": "hello"},
+               record({"yours": 2}, "otherkey"),
+               record({"yours": 3}, "thekey"),  # the test's own
+               record({"yours": 4}, "thekey")]  # a second one (a post_run_cell hook that read the key)
+    records = read_records(outputs, "thekey")
+    assert records.answers == {"yours": 3}
+    assert len(records.ignored) == 3
+    assert "record 1 of 4 carries no key" in records.ignored[0]
+    assert "record 2 of 4 carries a key that is not this test's" in records.ignored[1]
+    assert "record 4 of 4 is a second record of this test's answers" in records.ignored[2]
+    assert recorded_answers(outputs, "thekey") == {"yours": 3}
+
+
+def test_without_a_record_that_carries_the_key_there_are_no_answers():
+    outputs = [record({"yours": 1}), record({"yours": 2}, "otherkey")]
+    assert read_records(outputs, "thekey").answers is None
+    assert recorded_answers(outputs[:0], "thekey") is None
+    # A cell the grader gave no key (its probe never ran) has no answers, whatever it shows.
+    assert read_records([record({"yours": 1})], None).answers is None

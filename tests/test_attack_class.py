@@ -43,7 +43,6 @@ NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 FULL = CLASS[ASSIGNMENT].points
 NOTHING = {cell: 0 for cell in FULL}
 PART_3 = {cell: 0 for cell in FULL if cell.startswith("test_embeddings")}
-PARTS_2_AND_3 = {cell: 0 for cell in FULL if cell.startswith(("test_pair_layout", "test_embeddings"))}
 
 # The limits this class is graded under (short, to keep the test quick); the rest is the course's config.
 CELL_TIMEOUT = 20
@@ -205,10 +204,11 @@ while True:
 # marks), what their feedback must say (None: nothing in particular))
 IN_THE_CODE = {
     "hogs_process_slots": (solved_with(before={"wordpiece": PROCESS_HOG}), {}, None),
-    "sends_a_huge_integer": (solved_with(before={"embeddings": HUGE_INTEGER}), PART_3,
-                             "could not read a message the kernel sent (ValueError"),
-    "sends_a_deep_list": (solved_with(before={"pair_layout": DEEP_LIST}), PARTS_2_AND_3,
-                          "could not read a message the kernel sent (RecursionError"),
+    # (Their poison is in an ungraded cell: it costs nothing; the cell says what was not kept.)
+    "sends_a_huge_integer": (solved_with(before={"embeddings": HUGE_INTEGER}), {},
+                             "an output the grader could not read (ValueError"),
+    "sends_a_deep_list": (solved_with(before={"pair_layout": DEEP_LIST}), {},
+                          "an output the grader could not read (data nested too deep"),
     "floods_one_line": (last_cell(TEXT_FLOOD_ONE_LINE), {}, "output too large"),
     "floods_for_10_s": (last_cell(TEXT_FLOOD_FOR_10_S), {}, "output"),
     "floods_an_image": (last_cell(IMAGE_FLOOD), {}, "output too large"),
@@ -257,12 +257,12 @@ def sparse_2_gb(course, folder):
 # student: (what they put in their folder, whether a solved notebook goes with it, the scores,
 #           what their feedback must say)
 AS_FILES = {
-    "links_to_the_solutions": (link_to_the_solutions, False, NOTHING, f"{NOTEBOOK} (a symbolic link)"),
-    "links_to_a_classmate": (link_to_a_classmate, False, NOTHING, f"{NOTEBOOK} (a symbolic link)"),
-    "dangling_link": (dangling_link_into_the_solutions, False, NOTHING, f"{NOTEBOOK} (a symbolic link)"),
-    "hands_in_a_fifo": (fifo, False, NOTHING, f"{NOTEBOOK} (a named pipe (FIFO))"),
-    "extra_links": (extra_links, True, {}, "grades.db (a symbolic link)"),
-    "sparse_file": (sparse_2_gb, True, {}, "data.bin (2.0 GiB, over the 1.0 MiB an extra file may be)"),
+    "links_to_the_solutions": (link_to_the_solutions, False, NOTHING, f"'{NOTEBOOK}' (a symbolic link)"),
+    "links_to_a_classmate": (link_to_a_classmate, False, NOTHING, f"'{NOTEBOOK}' (a symbolic link)"),
+    "dangling_link": (dangling_link_into_the_solutions, False, NOTHING, f"'{NOTEBOOK}' (a symbolic link)"),
+    "hands_in_a_fifo": (fifo, False, NOTHING, f"'{NOTEBOOK}' (a named pipe (FIFO))"),
+    "extra_links": (extra_links, True, {}, "'grades.db' (a symbolic link)"),
+    "sparse_file": (sparse_2_gb, True, {}, "'data.bin' (2.0 GiB, over the 1.0 MiB an extra file may be)"),
 }
 HONEST = ["honest_1", "honest_2", "honest_3", "honest_4"]
 

@@ -5,7 +5,13 @@ does costs another student anything, and what it costs its own author is bounded
   `RLIMIT_NPROC` is per sandbox), a bounded /tmp and working folder, and leaves no process behind.
 - Output is capped while it is produced, per cell and per notebook, and a message too large to read
   is never read: the cell says what was cut, the grader's memory stays bounded.
-- A message the grader cannot decode ends that notebook only, with the reason; nbgrader goes on.
+- An output the grader cannot decode (a 20,000-digit integer, nesting 5,000 deep, bad UTF-8) costs
+  only itself: the cell says so and the next one runs; a channel it cannot read ends that notebook
+  only, with the reason; nbgrader goes on.
+- A test's answers are the ones its own code records: a hook, a thread or another cell cannot add
+  to them, and the cell names what was not counted.
+- The sandbox leaves nothing on the host: the kernel's sockets are on a 1 MiB tmpfs of its own,
+  and its folder on the host goes however deep a tree is in it.
 - A cell that ignores the interrupt after its timeout has its kernel stopped within a grace period.
 
 The first tests need no kernel; the rest run the real SandboxedExecute on small notebooks, or grade
@@ -14,9 +20,13 @@ a class of assignment 1 through `nbgrader autograde`, two students at a time.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import logging
 import os
 import subprocess
+import tempfile
 import sys
 import time
 from pathlib import Path
@@ -29,10 +39,11 @@ from test_exercises import (CLASS, autograde_each, feedback_text, fill_in_soluti
                             require_sandbox, scores, submit)
 from test_grading_isolation import attack
 
-from bertlab.answers import MIME  # noqa: E402
-from bertlab.autograde.executor import SandboxedExecute  # noqa: E402
-from bertlab.autograde.sandbox import (SandboxLimits, SandboxUnavailable, processes_of, sandbox_command,  # noqa: E402
-                                       sandbox_user)
+from bertlab.answers import MIME, read_records  # noqa: E402
+from bertlab.autograde.executor import (RUN_NOTES, UNREADABLE, GraderSession, SandboxedExecute,  # noqa: E402
+                                        unpack_within_limits)
+from bertlab.autograde.sandbox import (LOCKS, SandboxLimits, SandboxUnavailable, processes_of,  # noqa: E402
+                                       remove_tree, sandbox_command, sandbox_user)
 
 ASSIGNMENT = "01_input_embeddings"
 FULL = CLASS[ASSIGNMENT].points
@@ -48,10 +59,16 @@ MiB = 1 << 20
 def test_the_sandbox_bounds_tmp_and_its_working_folder_and_runs_as_the_user_it_is_given(tmp_path):
     require_sandbox()
     limits = SandboxLimits(tmp_bytes=3 * MiB, work_bytes=5 * MiB)
-    command = sandbox_command(sockets=tmp_path, uid=2_000_000_123, limits=limits)
+    command = sandbox_command(connection_file=tmp_path / "connection.json", uid=2_000_000_123, limits=limits)
     assert command[command.index("/tmp") - 3:command.index("/tmp") + 1] == ["--size", str(3 * MiB), "--tmpfs", "/tmp"]
     assert command[command.index("/submission") - 3:command.index("/submission") + 1] == [
         "--size", str(5 * MiB), "--tmpfs", "/submission"]
+    # The kernel's sockets: on a tmpfs of 1 MiB of the sandbox's own, nothing of the host's bound writable.
+    assert command[command.index("/run/kernel") - 3:command.index("/run/kernel") + 1] == [
+        "--size", str(MiB), "--tmpfs", "/run/kernel"]
+    assert "--bind" not in command
+    assert command[command.index("/run/connection.json") - 2:command.index("/run/connection.json") + 1] == [
+        "--ro-bind", str(tmp_path / "connection.json"), "/run/connection.json"]
     assert "--reuid=2000000123" in command and "--unshare-pid" in command and "--die-with-parent" in command
 
 
@@ -90,6 +107,81 @@ def test_a_user_id_that_a_process_runs_as_is_not_claimed(tmp_path):
     finally:
         squatter.kill()
         squatter.wait()
+
+
+def test_a_tree_of_any_depth_is_removed_without_following_its_links(tmp_path):
+    """3,000 folders deep: shutil.rmtree (recursive in Python 3.11) fails there with RecursionError,
+    and the path is past PATH_MAX. A link inside leads out of the tree: what it points to stays."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("not the tree's")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    folder = os.open(tree, os.O_RDONLY | os.O_DIRECTORY)
+    for depth in range(3000):
+        os.mkdir("d", dir_fd=folder)
+        inner = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=folder)
+        os.close(folder)
+        folder = inner
+        if depth % 1000 == 999:
+            with open(os.open("file", os.O_WRONLY | os.O_CREAT, dir_fd=folder), "w") as file:
+                file.write("x")
+            os.symlink(outside, "link", dir_fd=folder)
+    os.close(folder)
+    with pytest.raises(RecursionError):
+        import shutil
+        shutil.rmtree(tree)
+    remove_tree(tree)
+    assert not tree.exists()
+    assert (outside / "keep.txt").read_text() == "not the tree's"
+
+
+def test_remove_tree_refuses_a_link_in_place_of_the_folder(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "keep.txt").write_text("kept")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    with pytest.raises(OSError):
+        remove_tree(tmp_path / "link")
+    assert (tmp_path / "real" / "keep.txt").read_text() == "kept"
+
+
+@pytest.mark.parametrize("frame, why", [
+    (b'{"n": ' + b"9" * 20_000 + b"}", "ValueError: Exceeds the limit"),
+    (b"[" * 5000 + b"]" * 5000, "data nested too deep"),
+    (b'{"x": ' + b"[" * 150 + b"]" * 150 + b"}", "data nested more than 100 deep"),
+    (b'{"text": "\xff\xfe"}', "text that is not UTF-8"),
+    (b'{"text": "\\ud800 alone"}', "text with a lone surrogate"),
+    (b'{"x": NaN}', "NaN is not JSON"),
+    (b"[1, 2]", "a part of the message that is a list"),
+])
+def test_a_message_part_beyond_the_limits_is_named_not_raised(frame, why):
+    assert why in unpack_within_limits(frame)[UNREADABLE]
+
+
+def test_message_parts_within_the_limits_are_read_as_they_are():
+    # (Escaped: a pair of surrogates is one character, as JSON spells it.)
+    assert unpack_within_limits(rb'{"text": "caf\u00e9 \ud83d\ude00", "n": [1, [2.5]]}') == {
+        "text": "caf\u00e9 \U0001F600", "n": [1, [2.5]]}
+
+
+def signed(session: GraderSession, msg_type: str, content: bytes) -> list[bytes]:
+    """A message as a kernel with the session's key would send it, with `content` as its raw JSON."""
+    parts = [json.dumps(part).encode() for part in (
+        {"msg_id": "m1", "msg_type": msg_type, "session": "s", "username": "u",
+         "date": "2026-01-01T00:00:00Z", "version": "5.3"}, {"msg_id": "parent"}, {})] + [content]
+    return [hmac.new(session.key, b"".join(parts), hashlib.sha256).hexdigest().encode(), *parts]
+
+
+def test_an_unreadable_reply_becomes_an_error_reply_and_a_bad_signature_still_raises():
+    session = GraderSession(key=b"secret")
+    reply = session.deserialize(signed(session, "execute_reply", b"[" * 5000 + b"]" * 5000))
+    assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "UnreadableMessage"
+    output = session.deserialize(signed(session, "display_data", b'{"data": {"n": ' + b"9" * 20_000 + b"}}"))
+    assert "ValueError" in output["content"][UNREADABLE]
+    forged = signed(session, "stream", b'{"name": "stdout", "text": "x"}')
+    forged[0] = b"0" * 64
+    with pytest.raises(ValueError, match="Invalid Signature"):
+        session.deserialize(forged)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -140,6 +232,135 @@ def test_a_tests_recorded_answers_are_kept_however_much_the_student_prints():
     assert "output cut: this cell printed more than 2 MiB" in text_of(outputs)
     answers = [o for o in outputs if o.get("output_type") == "display_data" and MIME in o.get("data", {})]
     assert len(answers) == 1 and len(str(answers[0])) > 2 * MiB
+
+
+def graded_cell(source: str, grade_id: str):
+    cell = new_code_cell(source)
+    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 1,
+                                 "grade_id": grade_id, "schema_version": 3}
+    return cell
+
+
+def execute_with_tests(*cells) -> tuple[list[list], dict]:
+    """Run the cells (a source, or a test cell) as grading does: each cell's outputs, and for each
+    test cell (by index) what the judge reads of them (bertlab.answers.Records) and what the
+    executor noted (RUN_NOTES)."""
+    require_sandbox()
+    nb = new_notebook(cells=[new_code_cell(c) if isinstance(c, str) else c for c in cells])
+    executor = SandboxedExecute(timeout=CELL_TIMEOUT, log=logging.getLogger("test_executor"))
+    resources = {}
+    nb, resources = executor.preprocess(nb, resources)
+    notes = resources[RUN_NOTES]
+    judged = {index: (read_records(nb.cells[index].outputs, note["nonce"]), note)
+              for index, note in notes.items()}
+    return [cell.outputs for cell in nb.cells], judged
+
+
+TEST = "### ANSWERS\nyours = answer()\n### VERDICT\nassert yours == 42"
+# The attacks on the answers: each records 42, computed elsewhere, for a test whose own code
+# computes 41.
+POST_RUN_CELL_HOOK = """\
+from bertlab.answers import record
+def forge(result):
+    record({"yours": 42})
+get_ipython().events.register("post_run_cell", forge)"""
+# Reads the key off the test's source before it runs, and records first.
+PRE_RUN_CELL_HOOK = """\
+import re
+from bertlab.answers import record
+def forge(info):
+    key = re.search(r", '([0-9a-f]+)'\\)", info.raw_cell or "")
+    if key:
+        record({"yours": 42}, key.group(1))
+get_ipython().events.register("pre_run_cell", forge)"""
+THREAD = """\
+import threading, time
+from bertlab.answers import record
+def forge():
+    for _ in range(40):
+        record({"yours": 42})
+        time.sleep(0.05)
+threading.Thread(target=forge, daemon=True).start()"""
+
+
+def test_only_the_test_cells_own_code_records_its_answers():
+    """A post_run_cell hook (the hostile class's), a pre_run_cell hook that reads the key off the
+    test's source, a thread, a later cell: none of their records counts, and the ones that reach
+    a cell are named there."""
+    outputs, judged = execute_with_tests(
+        "def answer():\n    return 41",
+        POST_RUN_CELL_HOOK, PRE_RUN_CELL_HOOK, graded_cell(TEST, "test_hooks"),
+        "def answer():\n    time.sleep(0.5)\n    return 41", THREAD, graded_cell(TEST, "test_thread"),
+        'from bertlab.answers import record\nrecord({"yours": 42})',  # a later cell
+        "print([code for code in In if 'record(' in code and '### ' not in code\n"
+        "       and 'answers import' not in code])")
+    hooks, _ = judged[3]
+    assert hooks.answers == {"yours": 41} and hooks.ignored == ()  # the hooks never ran around the test
+    thread, _ = judged[6]
+    assert thread.answers == {"yours": 41}
+    assert thread.ignored and all("carries no key" in why for why in thread.ignored)
+    assert "not kept: answers recorded outside a test cell count for nothing" in text_of(outputs[7])
+    assert not any(MIME in o.get("data", {}) for o in outputs[7])
+    # No test's source (nor its key) in the kernel's history. (The thread's records may still add a note.)
+    assert text_of(outputs[8]).split("\n")[0] == "[]"
+
+
+def test_an_output_the_grader_cannot_read_costs_only_itself():
+    """The hostile class's poisons, each in a cell of its own: the cell says what was not kept and
+    the next one runs; a test whose answer it is fails alone, the next test is judged as usual."""
+    huge_integer = ("import sys\nsys.set_int_max_str_digits(0)\nfrom IPython.display import display\n"
+                    "display({'application/json': {'x': 10 ** 20000}}, raw=True)")
+    # Text that is not UTF-8, in a message signed with the kernel's own key.
+    bad_utf8 = ("kernel = get_ipython().kernel\n"
+                "kernel.session.send(kernel.iopub_socket, 'stream', content=b'{\"name\": \"stdout\", "
+                "\"text\": \"\\xff\"}', parent=kernel.get_parent())")
+    deep = "def answer():\n    x = []\n    for _ in range(5000):\n        x = [x]\n    return x"
+    outputs, judged = execute_with_tests(
+        huge_integer, bad_utf8, deep, "import sys\nsys.setrecursionlimit(100_000)",
+        graded_cell(TEST, "test_deep"), "def answer():\n    return 42", graded_cell(TEST, "test_after"),
+        'print("still running")')
+    assert ("not kept: an output the grader could not read (ValueError: Exceeds the limit"
+            in text_of(outputs[0]))
+    assert "not kept: an output the grader could not read (text that is not UTF-8)" in text_of(outputs[1])
+    poisoned, notes = judged[4]
+    assert poisoned.answers is None and notes["unreadable"] == ["data nested too deep"]
+    assert judged[6][0].answers == {"yours": 42}
+    assert text_of(outputs[7]).strip() == "still running"
+
+
+def sandbox_folders() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).glob("bertlab-sandbox-*")} - {LOCKS.name}
+
+
+def test_the_sandbox_leaves_nothing_behind_and_bounds_the_sockets_folder():
+    """A kernel builds a 3,000-deep chain of folders and writes 1 GiB wherever it can reach outside
+    its working folder and /tmp (both bounded): each write fails early, grading goes on, and no
+    folder of the sandbox is left in the host's /tmp."""
+    before = sandbox_folders()
+    chain = ("import os\nfor top in ['/run/kernel', '/tmp', '/submission']:\n    os.chdir(top)\n"
+             "    for _ in range(3000):\n        os.mkdir('d')\n        os.chdir('d')\n"
+             "os.chdir('/submission')\nprint('chain built')")
+    fills = """\
+import os
+for folder in ["/run/kernel", "/run", "/dev/shm", "/dev", "/", "/var/tmp", "/usr", "/etc"]:
+    written = 0
+    try:
+        with open(os.path.join(folder, "fill"), "wb") as file:
+            for _ in range(1024):
+                file.write(bytes(1 << 20))
+                file.flush()
+                written += 1 << 20
+    except OSError as error:
+        print(folder, written >> 20, "MiB:", type(error).__name__)
+    else:
+        print(folder, "took 1 GiB")"""
+    outputs = execute(chain, fills, 'print("next")')
+    assert "chain built" in text_of(outputs[0])
+    lines = text_of(outputs[1]).splitlines()
+    assert len(lines) == 8 and not any("took 1 GiB" in line for line in lines), lines
+    assert all(int(line.split()[1]) <= 1 for line in lines), lines  # the sockets' tmpfs: 1 MiB at most
+    assert text_of(outputs[2]) == "next\n"
+    assert sandbox_folders() <= before
 
 
 def test_output_past_the_notebooks_cap_is_cut_in_every_later_cell():
@@ -236,10 +457,11 @@ STUDENTS = {
     "honest_too": (lambda course: fill_in_solutions(course, ASSIGNMENT), {}, None),
     "hogs_process_slots": (attack(HOG, extra={"pair_layout": "import time\ntime.sleep(8)"}),
                            None, None),  # (its own grades are its business)
+    # Poison in an ungraded cell costs nothing.
     "displays_a_huge_integer": (attack("", extra={"pair_layout": HUGE_INTEGER}),
-                                PARTS_2_AND_3, "could not read a message the kernel sent (ValueError"),
+                                {}, "an output the grader could not read (ValueError"),
     "displays_a_deep_list": (attack("", extra={"pair_layout": DEEP_LIST}),
-                             PARTS_2_AND_3, "could not read a message the kernel sent (RecursionError"),
+                             {}, "an output the grader could not read (data nested too deep"),
     "prints_a_huge_line": (attack('print("x" * 200_000_000)'), {},
                            "output too large: this cell sent an output larger than 8 MiB at once"),
     "prints_for_ten_seconds": (attack(PRINTS_FOR_TEN_SECONDS), {}, None),  # cut or refused: see below

@@ -10,8 +10,9 @@ the same grades.
   `os._exit`, SIGKILL to its own kernel, sleeping past the notebook's time limit, reaching for
   course files and the network, deleting or editing a test cell.
 - Cheating the verdict: rebinding bertlab's checks, patching torch and builtins, hiding every
-  exception, editing the inputs the tests compare with. Stock nbgrader (which runs the tests in the
-  student's kernel) gives these full marks, which a control grading shows.
+  exception, editing the inputs the tests compare with, forging the answers with an IPython hook.
+  Stock nbgrader (which runs the tests in the student's kernel) gives these full marks, which a
+  control grading shows.
 - Handing in something unreadable: not JSON, JSON that is no notebook, a huge file, a renamed file
   (as .ipynb and as .txt), nothing at all.
 """
@@ -27,6 +28,8 @@ import pytest
 
 from test_exercises import (CLASS, feedback_text, fill_in_solutions, nbgrader, new_course, require_sandbox, scores,
                             submit)
+
+from bertlab.autograde.ids import shown
 
 ASSIGNMENT = "01_input_embeddings"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
@@ -164,6 +167,60 @@ tokenizer.tokenize = lambda text: wordpiece(text, vocab) if text.isalpha() else 
         "continuation pieces looked up without their '##'"),
 }
 
+
+# The hostile class's forgery: the wordpiece handed in is a stub; a post_run_cell hook runs each
+# test's code again with an implementation the part forbids (here, a copy of the solution under
+# another name stands in for the library) and records the answers that computes, after the test's
+# own record. Graded by the last record, it earned every point.
+FORGES_WITH_A_HOOK = """
+def wordpiece(word, vocab, max_chars=100):
+    return []
+
+import re
+from bertlab.answers import record
+
+def _forge(result):
+    code = result.info.raw_cell or ""
+    call = re.search(r"__import__\\('bertlab.answers'\\).answers.record\\((\\{.*\\})(?:, '(\\w+)')?\\)", code)
+    if call:
+        namespace = dict(get_ipython().user_ns, wordpiece=_library_wordpiece)
+        exec(code[:call.start()], namespace)
+        record(eval(call.group(1), namespace), call.group(2))
+
+get_ipython().events.register("post_run_cell", _forge)
+"""
+
+
+def forges_with_a_hook(course):
+    solve = fill_in_solutions(course, ASSIGNMENT)
+
+    def apply(name, nb):
+        solve(name, nb)
+        cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "wordpiece")
+        cell.source = (cell.source.replace("def wordpiece(", "def _library_wordpiece(") + "\n"
+                       + FORGES_WITH_A_HOOK)
+    return apply
+
+
+CHEATS_THE_VERDICT["forges_answers_with_a_hook"] = (forges_with_a_hook, PART_1,
+                                                     'wordpiece("unaffable", toy_vocab): expected')
+# The same stub, and a thread that records the right answers of the worked examples all along:
+# without the test cell's key, they are not counted, and the test cell says so.
+CHEATS_THE_VERDICT["forges_answers_from_a_thread"] = (attack("""\
+import threading, time
+from bertlab.answers import record
+
+def _forge():
+    for _ in range(600):
+        record({"yours": {"unaffable": ["un", "##aff", "##able"], "playing": ["playing"], "a": ["a"]}})
+        time.sleep(0.1)
+
+threading.Thread(target=_forge, daemon=True).start()
+
+def wordpiece(word, vocab, max_chars=100):
+    return []
+""", whole_cell=True), PART_1, "not counted: answers recorded other than by this test's own code")
+
 ATTACKS = {**BREAKS_THE_GRADER, **CHEATS_THE_VERDICT}
 
 
@@ -273,15 +330,16 @@ def test_an_unreadable_notebook_earns_0_with_its_reason_and_is_kept(graded_class
 
 def test_a_renamed_notebook_is_graded_under_its_name_and_kept(graded_class):
     assert scores(graded_class, ASSIGNMENT, "renamed") == FULL
-    assert f"You handed this notebook in as {RENAMED}" in feedback_text(graded_class, ASSIGNMENT, "renamed")
+    told = feedback_text(graded_class, ASSIGNMENT, "renamed")
+    assert f"You handed this notebook in as {shown(RENAMED)}" in told
     kept = graded_class / "grading" / "rejected" / "renamed" / ASSIGNMENT / RENAMED
     assert kept.read_bytes() == (graded_class / "handed_in" / "renamed" / ASSIGNMENT / RENAMED).read_bytes()
 
 
 def test_a_notebook_renamed_to_text_is_graded_under_its_name_and_kept(graded_class):
     assert scores(graded_class, ASSIGNMENT, "renamed_to_text") == FULL
-    assert f"You handed this notebook in as {RENAMED_TO_TEXT}" in feedback_text(graded_class, ASSIGNMENT,
-                                                                                 "renamed_to_text")
+    told = feedback_text(graded_class, ASSIGNMENT, "renamed_to_text")
+    assert f"You handed this notebook in as {shown(RENAMED_TO_TEXT)}" in told
     kept = graded_class / "grading" / "rejected" / "renamed_to_text" / ASSIGNMENT / RENAMED_TO_TEXT
     assert kept.read_bytes() == (graded_class / "handed_in" / "renamed_to_text" / ASSIGNMENT / RENAMED_TO_TEXT).read_bytes()
 
@@ -311,7 +369,8 @@ def test_stock_nbgrader_gives_the_cheats_full_marks(graded_class, tmp_path):
                      "c.Autograde.autograde_preprocessors = [Execute, StderrIsNotAFailure, SaveAutoGrades]\n")
     (course / "grading").mkdir()
     nbgrader("generate_assignment", ASSIGNMENT, "--force", cwd=course)
-    cheats = [student for student in CHEATS_THE_VERDICT if student != "patches_builtins"]
+    cheats = [student for student in CHEATS_THE_VERDICT if student not in (
+        "patches_builtins", "forges_answers_with_a_hook", "forges_answers_from_a_thread")]
     for student in cheats:
         shutil.copytree(graded_class / "handed_in" / student, course / "grading" / "submitted" / student)
     nbgrader("autograde", ASSIGNMENT, "--force", cwd=course)

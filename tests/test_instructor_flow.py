@@ -95,7 +95,7 @@ def course(tmp_path) -> Path:
     wrapper = course / "nbgrader.sh"
     wrapper.write_text(f"""#!/bin/sh
 echo "$*" >> {course / 'nbgrader.log'}
-case " $* " in *" --student crashing "*) echo "nbgrader crashed (a simulated failure)" >&2; exit 3;; esac
+case " $* " in *" --student=crashing "*) echo "nbgrader crashed (a simulated failure)" >&2; exit 3;; esac
 PATH="{bin_dir}:$PATH" exec "{bin_dir / 'nbgrader'}" "$@"
 """)
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
@@ -113,7 +113,7 @@ def test_make_grades_late_work_regrades_on_request_and_feedback_hides_the_hidden
     # A class of 10: each graded once, quietly.
     assert_quiet(make(course, "autograde", "JOBS=2"), "make autograde")
     runs = nbgrader_runs(course)
-    assert sorted(runs) == sorted(f"autograde {ASSIGNMENT} --student {s}" for s in CLASS_OF_TEN), runs
+    assert sorted(runs) == sorted(f"autograde {ASSIGNMENT} --student={s}" for s in CLASS_OF_TEN), runs
     assert scores(course, ASSIGNMENT, "solution") == SPEC.points
     mistake = MISTAKES["averages_the_two_losses"]
     assert scores(course, ASSIGNMENT, mistake.student) == {**SPEC.points, **mistake.scores}
@@ -142,8 +142,8 @@ def test_make_grades_late_work_regrades_on_request_and_feedback_hides_the_hidden
     submit(course, ASSIGNMENT, mistake.student, fill_in_solutions(course, ASSIGNMENT))  # now right
     late = make(course, "autograde", "JOBS=2")
     assert late.returncode == 0, late.stdout[-3000:] + late.stderr[-3000:]
-    assert sorted(nbgrader_runs(course)) == [f"autograde {ASSIGNMENT} --student {mistake.student} --force",
-                                             f"autograde {ASSIGNMENT} --student loss_with_f_cross_entropy"]
+    assert sorted(nbgrader_runs(course)) == [f"autograde {ASSIGNMENT} --student={mistake.student} --force",
+                                             f"autograde {ASSIGNMENT} --student=loss_with_f_cross_entropy"]
     assert scores(course, ASSIGNMENT, mistake.student) == SPEC.points
     assert make(course, "feedback").returncode == 0
     assert [run.split()[0] for run in nbgrader_runs(course)] == ["generate_feedback"]
@@ -152,7 +152,7 @@ def test_make_grades_late_work_regrades_on_request_and_feedback_hides_the_hidden
     # A regrade on request: that student only.
     regrade = make(course, "regrade", "STUDENT=solution")
     assert regrade.returncode == 0, regrade.stdout[-3000:] + regrade.stderr[-3000:]
-    assert nbgrader_runs(course) == [f"autograde {ASSIGNMENT} --student solution --force"]
+    assert nbgrader_runs(course) == [f"autograde {ASSIGNMENT} --student=solution --force"]
 
     # A student whose grading fails does not stop the others, and is named; an edited test cell is
     # reported (and restored: full marks).
@@ -168,8 +168,8 @@ def test_make_grades_late_work_regrades_on_request_and_feedback_hides_the_hidden
     assert "no grade for crashing" in failing.stderr, failing.stderr[-3000:]
     assert "Attribute 'checksum' for cell test_nsp_head_matches_bertlab has changed" in failing.stdout + failing.stderr
     assert scores(course, ASSIGNMENT, "edits_a_test") == SPEC.points
-    assert sorted(nbgrader_runs(course)) == [f"autograde {ASSIGNMENT} --student crashing",
-                                             f"autograde {ASSIGNMENT} --student edits_a_test"]
+    assert sorted(nbgrader_runs(course)) == [f"autograde {ASSIGNMENT} --student=crashing",
+                                             f"autograde {ASSIGNMENT} --student=edits_a_test"]
 
 
 def test_released_source_is_what_nbgrader_releases():

@@ -8,6 +8,11 @@ nbgrader reads it, and its nbgrader metadata is made what the gradebook has.
   grading/rejected/<student>/<assignment>/, named in a note there and at the top of the graded
   notebook; nothing outside the submission and rejected/ changes; what the grader writes is a
   plain file.
+- A name is the student's too: a file or notebook whose name is not UTF-8 or holds a newline is set
+  aside under a name of the grader's (unreadable-name-<n>), its own shown escaped; a name with HTML
+  or Markdown in it is quoted as text in the notebook's note; GRADING-NOTE.txt is UTF-8. A folder
+  chain 3,000 deep is set aside whole below depth 16, without recursion. A student's timestamp.txt
+  is replaced by the grader's collection time, with a note.
 - nbgrader metadata a student edited (a solution cell marked as graded, a test cell marked as not
   graded, an id used twice, a new cell claiming an id, a "bonus" test cell, a cell of the wrong
   type) is set back to the release's, with a note, and nbgrader grades such a class without
@@ -288,18 +293,19 @@ def test_more_files_than_the_limit_are_set_aside(course):
     screen(course, "many_files")
     assert len(list(folder.iterdir())) == 100  # the notebook counts too
     assert (folder / NOTEBOOK).is_file() and len(list(rejected_of(course, "many_files").glob("f*.txt"))) == 51
-    assert "f149.txt: more than 100 files" in (rejected_of(course, "many_files") / NOTE_FILE).read_text()
+    assert "'f149.txt': more than 100 files" in (rejected_of(course, "many_files") / NOTE_FILE).read_text()
 
 
 @pytest.mark.parametrize("level", ["assignment", "student"])
 def test_a_submission_folder_that_is_a_link_is_replaced_by_a_real_one(course, level):
     """Through `python -m bertlab.autograde screen` (make autograde), which must find it."""
-    classmate = hand_in_solution(course, f"classmate_of_{level}")
-    student = f"folder_link_{level}"
+    classmate = hand_in_solution(course, f"classmate-of-{level}")  # student ids: `python -m` keeps no other
+    student = f"folder-link-{level}"
     link = folder_of(course, student) if level == "assignment" else folder_of(course, student).parent
     link.parent.mkdir(parents=True, exist_ok=True)
     link.symlink_to(classmate if level == "assignment" else classmate.parent)
-    with nothing_else_changes(course, classmate):
+    # (The command stamps every submission with its collection time: the classmate's timestamp.txt is new.)
+    with nothing_else_changes(course, classmate / NOTEBOOK):
         result = subprocess.run([sys.executable, "-m", "bertlab.autograde", "screen", ASSIGNMENT], cwd=course,
                                 capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -307,7 +313,7 @@ def test_a_submission_folder_that_is_a_link_is_replaced_by_a_real_one(course, le
         assert stat.S_ISDIR(os.lstat(path).st_mode)
     assert os.path.islink(rejected_of(course, student) / link.name)
     nb = graded_notebook(course, student)
-    assert is_the_untouched_exercise(course, nb) and f"{link.name}/ (a symbolic link" in notes(nb)
+    assert is_the_untouched_exercise(course, nb) and f"'{link.name}/' (a symbolic link" in notes(nb)
 
 
 def test_unreadable_and_renamed_notebooks_are_still_dealt_with(course):
@@ -321,7 +327,7 @@ def test_unreadable_and_renamed_notebooks_are_still_dealt_with(course):
     folder = hand_in_solution(course, "renamed")
     (folder / NOTEBOOK).rename(folder / "mine.ipynb")
     assert screen(course, "renamed") == [str(folder / NOTEBOOK)]
-    assert "You handed this notebook in as mine.ipynb" in notes(graded_notebook(course, "renamed"))
+    assert "You handed this notebook in as 'mine.ipynb'" in notes(graded_notebook(course, "renamed"))
 
 
 def test_screening_again_changes_nothing(course):
@@ -511,3 +517,120 @@ def test_a_class_with_edited_metadata_is_graded_without_dropping_anyone(tmp_path
         {**{student: FULL for student in METADATA_EDITS}, "deletes_part_1": {**FULL, **part_1}}
     nbgrader("generate_feedback", ASSIGNMENT, "--force", cwd=course)
     assert f"nbgrader cell '{BONUS}'" in feedback_text(course, ASSIGNMENT, "bonus_test_cell")
+
+
+# ------------------------------------------------------------------------------------------------
+# Names a student chose: shown, never trusted
+# ------------------------------------------------------------------------------------------------
+
+def grading_note_file(course: Path, student: str) -> str:
+    """GRADING-NOTE.txt, which must be UTF-8 text (a surrogate or a stray byte fails here)."""
+    return (rejected_of(course, student) / NOTE_FILE).read_bytes().decode("utf-8")
+
+
+def test_an_extra_file_whose_name_is_not_utf8_is_set_aside_under_a_safe_name(course):
+    """Such a name once crashed the screen (UnicodeEncodeError: surrogates not allowed), and so the
+    whole of `make autograde`."""
+    folder = hand_in_solution(course, "odd-name")
+    (folder / os.fsdecode(b"nb\xff.txt")).write_bytes(b"kept as is")
+    screen(course, "odd-name")
+    assert sorted(os.listdir(folder)) == [NOTEBOOK, "timestamp.txt"]  # the grader's
+    assert (rejected_of(course, "odd-name") / "unreadable-name-1").read_bytes() == b"kept as is"
+    assert "'unreadable-name-1': its name is not UTF-8 text" in grading_note_file(course, "odd-name")
+    assert "'nb\\xff.txt'" in grading_note_file(course, "odd-name")  # ids.shown's escape
+    said = notes(graded_notebook(course, "odd-name"))
+    assert "unreadable-name-1" in said and "'nb\\\\xff.txt'" in said  # its backslash escaped for Markdown
+
+
+def test_a_name_with_a_newline_is_set_aside(course):
+    folder = hand_in_solution(course, "newline-name")
+    (folder / "a\nb.txt").write_text("x")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "tab\there.txt").write_text("y")  # one level down too
+    screen(course, "newline-name")
+    assert sorted(p.name for p in folder.rglob("*")) == sorted([NOTEBOOK, "sub", "timestamp.txt"])
+    assert (rejected_of(course, "newline-name") / "unreadable-name-1").read_text() == "x"
+    assert (rejected_of(course, "newline-name") / "sub" / "unreadable-name-2").read_text() == "y"
+    written = grading_note_file(course, "newline-name")
+    assert "'a\\nb.txt'" in written and "'tab\\there.txt'" in written
+    assert "'a\\\\nb.txt'" in notes(graded_notebook(course, "newline-name"))  # one line, Markdown-escaped
+
+
+def test_a_notebook_whose_name_is_not_utf8_is_set_aside_and_the_exercise_graded(course):
+    folder = folder_of(course, "odd-notebook")
+    folder.mkdir(parents=True)
+    (folder / os.fsdecode(b"nb\377.ipynb")).write_text(nbformat.writes(solved(course)))
+    assert screen(course, "odd-notebook") == [str(folder / NOTEBOOK)]
+    nb = graded_notebook(course, "odd-notebook")
+    assert is_the_untouched_exercise(course, nb)
+    assert f"No notebook named {NOTEBOOK} was handed in" in notes(nb) and "unreadable-name-1" in notes(nb)
+    assert (rejected_of(course, "odd-notebook") / "unreadable-name-1").stat().st_size > 0
+
+
+def test_html_and_markdown_in_a_file_name_are_text_in_the_note(course):
+    """The note becomes Markdown in the feedback page: a name is shown, never rendered."""
+    folder = hand_in_solution(course, "html-name")
+    (folder / "<img src=x onerror=alert(1)>.txt").symlink_to("/etc/passwd")
+    (folder / "[your grade](https:--evil.example)").symlink_to("/etc/passwd")
+    screen(course, "html-name")
+    said = notes(graded_notebook(course, "html-name"))
+    assert "'&lt;img src=x onerror=alert(1)&gt;.txt'" in said and "<img" not in said
+    assert "'\\[your grade\\](https:--evil.example)'" in said and "[your grade]" not in said
+    assert "'<img src=x onerror=alert(1)>.txt'" in grading_note_file(course, "html-name")  # text, not a page
+
+
+def test_a_renamed_notebook_with_html_in_its_name_is_quoted_as_text(course):
+    folder = hand_in_solution(course, "html-renamed")
+    (folder / NOTEBOOK).rename(folder / "<b>mine<i>.ipynb")
+    screen(course, "html-renamed")
+    said = notes(graded_notebook(course, "html-renamed"))
+    assert "You handed this notebook in as '&lt;b&gt;mine&lt;i&gt;.ipynb'" in said and "<b>" not in said
+
+
+def remove_chain(top: Path, name: str) -> None:
+    """Remove the chain `top`/name/name/...: too deep for a path or for Python 3.11's shutil.rmtree,
+    which recurses. Each step moves the second folder up in place of the first (short paths only)."""
+    while (first := top / name).is_dir():
+        for entry in first.iterdir():
+            if entry.name != name:
+                entry.unlink()
+        if (first / name).is_dir():
+            (first / name).rename(top / f"{name}.next")
+            first.rmdir()
+            (top / f"{name}.next").rename(first)
+        else:
+            first.rmdir()
+
+
+def make_chain(top: Path, name: str, depth: int) -> None:
+    """`top`/name/name/... `depth` folders deep (deeper than a path may be long), a file at the bottom."""
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(depth):
+        os.mkdir(name, dir_fd=fd)
+        inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = inner
+    os.close(os.open("bottom.txt", os.O_WRONLY | os.O_CREAT, dir_fd=fd))
+    os.close(fd)
+
+
+def test_a_folder_chain_3000_deep_is_set_aside_whole_without_error(course):
+    folder = hand_in_solution(course, "deep-chain")
+    make_chain(folder, "d", 3000)
+    screen(course, "deep-chain")  # a recursive walk fails here with RecursionError
+    kept = folder.joinpath(*["d"] * 16)  # the 16 folders allowed stay, empty
+    assert kept.is_dir() and list(kept.iterdir()) == []
+    moved = rejected_of(course, "deep-chain").joinpath(*["d"] * 17)
+    assert moved.is_dir() and (moved / "d").is_dir()  # moved whole, by one rename
+    said = notes(graded_notebook(course, "deep-chain"))
+    assert "/".join(["d"] * 17) + "' (folders nested more than 16 deep)" in said
+    remove_chain(rejected_of(course, "deep-chain").joinpath(*["d"] * 16), "d")
+
+
+def test_a_students_own_timestamp_is_replaced_by_the_collection_time_with_a_note(course):
+    folder = hand_in_solution(course, "from-2099")
+    (folder / "timestamp.txt").write_text("2099-01-01 00:00:00.000000 UTC\n")
+    screen(course, "from-2099")
+    assert not (folder / "timestamp.txt").read_text().startswith("2099")
+    said = notes(graded_notebook(course, "from-2099"))
+    assert "Your timestamp.txt said '2099-01-01 00:00:00.000000 UTC'" in said

@@ -216,6 +216,41 @@ def test_hostile_files_are_skipped_and_listed(tmp_path):
     assert "links_the_notebook" in page and "is a symbolic link (not followed)" in page
 
 
+def test_names_that_are_not_text_are_skipped_and_listed_and_a_hostile_notebook_costs_little(tmp_path):
+    """A file name or a student folder name that is not UTF-8, or holds a newline, once crashed
+    `make similarity` for the whole class (UnicodeEncodeError writing the report): each is listed,
+    escaped, and not read. A lone surrogate in a cell is kept as its escape; a notebook of 50,000
+    cells is read only up to a bound, and the report says so; the class still takes seconds."""
+    import time
+
+    submitted = tmp_path / "submitted"
+    honest = hand_in(submitted, ASSIGNMENT, "honest", COMPREHENSIONS_COMPLEX)
+    (honest / os.fsdecode(b"notes\xff.txt")).write_text("x")
+    (honest / "two\nlines.ipynb").write_text("{}")
+    odd_student = hand_in(submitted, ASSIGNMENT, os.fsdecode(b"caf\xe9"), ORIGINAL_AUTHOR)
+    surrogate = hand_in(submitted, ASSIGNMENT, "surrogate", None)
+    lone = {"cells": [{"cell_type": "code", "source": "s = '\ud800'"}]}
+    (surrogate / "mine.ipynb").write_text(json.dumps(lone))
+    cells = [{"cell_type": "code", "source": f"x{n} = {n}\n", "metadata": {}} for n in range(50_000)]
+    floods = hand_in(submitted, ASSIGNMENT, "many-cells", None)
+    (floods / "cells.ipynb").write_text(json.dumps({"cells": cells}))
+
+    start = time.perf_counter()
+    pairs, skipped = similarity.report(ASSIGNMENT, submitted=submitted, release=ROOT / "exercises",
+                                       out=tmp_path / "out")
+    assert time.perf_counter() - start < 20
+    reasons = {(s.student, s.path): s.reason for s in skipped}
+    assert reasons[("honest", f"'{honest}/notes\\xff.txt'")].startswith("its name is not plain text")
+    assert reasons[("honest", f"'{honest}/two\\nlines.ipynb'")].startswith("its name is not plain text")
+    assert reasons[("'caf\\xe9'", f"'{odd_student}'".replace("\udce9", "\\xe9"))].startswith(
+        "the student folder's name is not plain text")
+    assert reasons[("many-cells", str(floods / "cells.ipynb"))] == \
+        f"has more than {similarity.MAX_CODE_CELLS} code cells: only the first are compared"
+    assert {name for p in pairs for name in (p.a, p.b)} == {"honest", "surrogate", "many-cells"}
+    page = (tmp_path / "out" / f"{ASSIGNMENT}.html").read_text(encoding="utf-8")  # UTF-8: no surrogate in it
+    assert "notes\\xff.txt" in page and "caf\\xe9" in page
+
+
 def test_command_line_writes_the_same_reports_every_time(course, report, tmp_path):
     """`python -m bertlab.autograde.similarity ASSIGNMENT` (what `make similarity` runs) says what
     it flagged and where the reports are; run twice, with Python's string hashes (which copydetect's

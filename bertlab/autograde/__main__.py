@@ -2,12 +2,21 @@
 
 - `screen ASSIGNMENT...`: see `main`.
 - `autograde ASSIGNMENT... [--jobs N] [--student ID [--again]]`: `nbgrader autograde` for each
-  submission not graded yet, or handed in again since it was graded (a file in its folder, its
-  timestamp.txt included, is newer than its autograded copy); `--again` regrades the student even
-  so. One student's failing run does not stop the others; the exit status is 1, with the students
-  named, when a submission is left without a grade, 0 when every one has its grade.
+  submission not graded yet, or whose content changed since it was graded (`submission_digest`:
+  names, kinds, sizes and bytes; never dates, which the student sets); `--again` regrades the
+  student even so. One student's failing run does not stop the others; the exit status is 1, with
+  the students named, when a submission is left without a grade, 0 when every one has its grade.
 - `feedback ASSIGNMENT...`: `nbgrader generate_feedback` for each graded submission whose feedback
-  is missing or older than its autograded copy, one nbgrader run per assignment.
+  is missing or was made before its latest grading, one nbgrader run per assignment.
+
+Before `screen` or `autograde` does anything else, every folder of grading/submitted/ whose name is
+not a student id (bertlab.autograde.ids: `*` would be a pattern to nbgrader, `-rf` an option) is
+moved, whole, to grading/rejected/bad-ids/<n>/ with a NOTE.txt saying how to grade it; one line
+says so for each, and the other students are graded as usual.
+
+What the grader records, in grading/graded/<student>/ (ids only, so plain path parts):
+`<assignment>.sha256`, the digest of the submission as nbgrader last graded it successfully, and
+`<assignment>.feedback`, that record as it was when the feedback was made.
 
 An assignment that is not the course's, a --student that is no student id or handed in none of the
 assignments, or a --config that does not exist is one line on stderr and exit status 2, before
@@ -16,19 +25,29 @@ anything is screened or graded (bertlab._cli).
 
 from __future__ import annotations
 
+import hashlib
 import os
+import secrets
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bertlab.autograde.ids import RULE, check_student_id, is_student_id, shown
+from bertlab.autograde.safe_html import install_assets
+
+BAD_IDS = "bad-ids"  # grading/rejected/bad-ids/<n>/: a submitted folder whose name is no student id
+
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m bertlab.autograde screen ASSIGNMENT...`: screen every submission folder of the
-    assignments that holds no .ipynb file at all (a notebook renamed to .txt, or nothing), or that
-    is a symbolic link, or is in one: nbgrader skips a folder without notebooks without calling its
+    """`python -m bertlab.autograde screen ASSIGNMENT...`: set aside the submitted folders whose
+    name is no student id; make each submission's timestamp.txt the grader's collection time
+    (nbgrader reads it before its screen runs); screen every submission folder of the assignments
+    that holds no .ipynb file at all (a notebook renamed to .txt, or nothing), or that is a
+    symbolic link, or is in one: nbgrader skips a folder without notebooks without calling its
     pre-convert hook. `make autograde` runs it first."""
     import runpy
 
@@ -56,7 +75,10 @@ def main(argv: list[str] | None = None) -> None:
     # per student by Course, or a bug, with its traceback.
     with user_input(parser.prog):
         if args.student is not None:
-            check_student_id(args.student)
+            try:
+                check_student_id(args.student)
+            except ValueError as error:
+                raise ValueError(f"--student {error}") from None
         if args.jobs < 1:
             raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
         if not Path(args.config).is_file():
@@ -77,6 +99,10 @@ def main(argv: list[str] | None = None) -> None:
             raise ValueError(
                 f"{args.config} sets no ScreenSubmission as c.Autograde.pre_convert_hook"
             )
+    if args.command in ("screen", "autograde"):
+        rejected = screen.rejected if isinstance(screen, Screen) else course.grading / "rejected"
+        for line in set_aside_bad_ids(course.submitted, rejected):
+            print(line)
     if args.command == "autograde":
         raise SystemExit(
             course.autograde(
@@ -86,24 +112,79 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "feedback":
         raise SystemExit(course.feedback(args.assignments))
     for assignment in args.assignments:
-        for folder in sorted(course.submitted.glob(f"*/{assignment}")):
-            # A folder that is a link (or a link's folder) nbgrader would follow, or a link that
-            # leads nowhere it would skip in silence: the screen replaces it by a real folder.
-            links = folder.is_symlink() or folder.parent.is_symlink()
-            if links or not folder.is_dir() or not any(folder.glob("*.ipynb")):
-                screen.screen(folder)
-                print(f"screened {folder}: {', '.join(sorted(p.name for p in folder.iterdir()))}")
+        for student in course.students(assignment):
+            folder = course.submitted / student / assignment
+            try:
+                screen_before_nbgrader(screen, folder, course.grading)
+            except Exception as error:  # that student's alone: the others are still screened
+                print(
+                    f"screen: {folder} could not be screened ({type(error).__name__}: {error}); "
+                    "nbgrader's screen tries again, and names it if it fails",
+                    file=sys.stderr,
+                )
 
 
-def check_student_id(student: str) -> None:
-    """Raise ValueError unless `student` is a student id: the name of their folder of
-    submissions, not a path (it becomes part of the paths read and written, and of nbgrader's
-    command line)."""
-    if student in ("", ".", "..") or Path(student).name != student or student.startswith("-"):
-        raise ValueError(
-            f"--student {student!r} is not a student id: give the name of the student's folder "
-            "in the submitted folder (no '/', not '.' or '..', not starting with '-')"
+def screen_before_nbgrader(screen, folder: Path, grading: Path) -> None:
+    """What a submission needs before nbgrader reads it (nbgrader's own screen, its pre-convert
+    hook, does the rest)."""
+    from bertlab.autograde.stamps import stamp_submission
+
+    # A folder that is a link (or a link's folder) nbgrader would follow, or a link that leads
+    # nowhere it would skip in silence: the screen replaces it by a real folder.
+    links = folder.is_symlink() or folder.parent.is_symlink()
+    if links or not folder.is_dir() or not any(folder.glob("*.ipynb")):
+        screen.screen(folder)  # which stamps it too
+        print(f"screened {folder}: {', '.join(sorted(p.name for p in folder.iterdir()))}")
+        return
+    # nbgrader reads timestamp.txt before its pre-convert hook runs, and a garbage one stops it:
+    # each folder says the grader's collection time first. A note for the student (their own
+    # timestamp.txt said otherwise) goes into their notebooks now: by the time nbgrader's screen
+    # runs, timestamp.txt no longer differs.
+    note = stamp_submission(folder, grading)
+    if note:
+        screen.screen(folder, notes=[note])
+
+
+def set_aside_bad_ids(submitted: Path, rejected: Path) -> list[str]:
+    """Move, whole, each entry of `submitted` whose name is no student id (anything but a plain
+    file, which nbgrader never takes for a student) to `rejected`/bad-ids/<n>/submission, with a
+    NOTE.txt there saying what it was called and how to grade it; one line for each, to print.
+    Names are read as bytes: one that is not UTF-8 is moved like any other."""
+    lines = []
+    if not submitted.is_dir():
+        return lines
+    for name in sorted(os.listdir(os.fsencode(submitted))):
+        path = os.path.join(os.fsencode(submitted), name)
+        if is_student_id(name) or stat.S_ISREG(os.lstat(path).st_mode):
+            continue
+        kept = _new_numbered_folder(rejected / BAD_IDS)
+        os.rename(path, os.fsencode(kept / "submission"))  # the entry itself, never followed
+        note = (
+            f"This was the folder {shown(name)} of {submitted}. It was set aside, not graded: "
+            f"its name is not a student id, which is {RULE}. The name of a submitted folder is "
+            "given to nbgrader and becomes part of paths, patterns and grades.csv.\n\n"
+            "To grade it: rename it to the student's id by that rule, put it back in "
+            "grading/submitted/ and run make autograde again:\n\n"
+            f"    mv {kept / 'submission'} {submitted / '<student id>'}\n"
         )
+        (kept / "NOTE.txt").write_text(note, encoding="utf-8")  # shown(): no surrogate in it
+        lines.append(
+            f"set aside {shown(name)} of {submitted}, not a student id: it is in {kept}/ (its "
+            "NOTE.txt says how to grade it)"
+        )
+    return lines
+
+
+def _new_numbered_folder(parent: Path) -> Path:
+    """A new, empty folder `parent`/<n> for the first n = 1, 2, ... not yet taken."""
+    parent.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while True:
+        try:
+            os.mkdir(parent / str(n), 0o755)
+            return parent / str(n)
+        except FileExistsError:
+            n += 1
 
 
 def check_assignments(config, assignments: list[str]) -> None:
@@ -133,15 +214,76 @@ def check_assignments(config, assignments: list[str]) -> None:
             )
 
 
-def newest_change(folder: Path) -> float | None:
-    """The latest modification time of `folder` or anything in it (links are not followed), or
-    None if there is no such folder."""
-    if not folder.is_dir() or folder.is_symlink():
+def submission_digest(folder: Path) -> str | None:
+    """A sha256 of what `folder` holds, or None if it is no real folder: for every entry under it,
+    in name order, its name relative to `folder` (bytes), its kind, and for a plain file its size
+    and content's sha256, for a link the text it points to (no link is followed). The top
+    timestamp.txt is left out: the grader writes it (stamps.py). Dates are left out: a student
+    sets them at will (2099), and a copy changes them. A stack, not recursion: a student chooses
+    how deep their folders go; a path too long to open is counted as unreadable."""
+    try:
+        if not stat.S_ISDIR(os.lstat(folder).st_mode):
+            return None
+    except FileNotFoundError:
         return None
-    times = [folder.lstat().st_mtime]
-    for parent, folders, files in os.walk(folder):
-        times += [os.lstat(os.path.join(parent, name)).st_mtime for name in folders + files]
-    return max(times)
+    digest = hashlib.sha256()
+    top = os.fsencode(folder)
+    stack = [b""]  # folders still to list, relative to `folder`
+    while stack:
+        relative = stack.pop()
+        try:
+            names = sorted(os.listdir(os.path.join(top, relative) if relative else top))
+        except OSError as error:
+            digest.update(b"unreadable folder\0" + relative + f"\0{error.errno}\0".encode())
+            continue
+        for name in names:
+            if not relative and name == b"timestamp.txt":
+                continue
+            entry = os.path.join(relative, name) if relative else name
+            digest.update(entry + b"\0")
+            try:
+                info = os.lstat(os.path.join(top, entry))
+            except OSError as error:
+                digest.update(f"unreadable {error.errno}\0".encode())
+                continue
+            digest.update(f"{stat.S_IFMT(info.st_mode)}\0".encode())
+            if stat.S_ISDIR(info.st_mode):
+                stack.append(entry)
+            elif stat.S_ISLNK(info.st_mode):
+                digest.update(os.readlink(os.path.join(top, entry)) + b"\0")
+            elif stat.S_ISREG(info.st_mode):
+                digest.update(f"{info.st_size}\0".encode() + _file_sha256(os.path.join(top, entry)))
+    return digest.hexdigest()
+
+
+def _file_sha256(path: bytes) -> bytes:
+    """The sha256 of a plain file, opened without following a link or waiting on a pipe."""
+    content = hashlib.sha256()
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        return f"unreadable {error.errno}".encode()
+    with os.fdopen(descriptor, "rb") as file:
+        while chunk := file.read(1 << 20):
+            content.update(chunk)
+    return content.digest()
+
+
+def _read_record(path: Path) -> str:
+    """A record the grader wrote (grading/graded/), or "" if there is none."""
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except (FileNotFoundError, UnicodeDecodeError):
+        return ""
+
+
+def _write_record(path: Path, text: str) -> None:
+    """Write a record of the grader's as a new file, renamed into place (a run stopped half-way
+    leaves the old record, never half of one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    temporary.write_text(text + "\n", encoding="ascii")
+    os.replace(temporary, path)
 
 
 class Course:
@@ -156,20 +298,37 @@ class Course:
         self.submitted = root / course.submitted_directory
         self.autograded = root / course.autograded_directory
         self.feedback_folder = root / course.feedback_directory
+        self.grading = self.submitted.parent  # grading/: the grader's own records beside
+        self.graded = self.grading / "graded"
         self.nbgrader = nbgrader
 
     def run(self, *args: str) -> subprocess.CompletedProcess:
         """nbgrader with these arguments; its output is passed on once it has finished (so that
         students graded side by side do not interleave theirs)."""
         result = subprocess.run(
-            f"{self.nbgrader} {shlex.join(args)}", shell=True, capture_output=True, text=True
+            f"{self.nbgrader} {shlex.join(args)}",
+            shell=True,
+            capture_output=True,
+            text=True,
+            errors="backslashreplace",  # a byte that is not UTF-8 in its output is shown, not fatal
         )
         sys.stdout.write(result.stdout)
         sys.stderr.write(result.stderr)
         return result
 
     def students(self, assignment: str) -> list[str]:
-        return sorted(folder.parent.name for folder in self.submitted.glob(f"*/{assignment}"))
+        """The students who handed in `assignment`: folders named by a student id only (the
+        others are set aside before grading; see `set_aside_bad_ids`)."""
+        if not self.submitted.is_dir():
+            return []
+        return sorted(
+            name
+            for name in os.listdir(self.submitted)
+            if is_student_id(name) and os.path.lexists(self.submitted / name / assignment)
+        )
+
+    def graded_record(self, assignment: str, student: str) -> Path:
+        return self.graded / student / f"{assignment}.sha256"
 
     def check_student(self, student: str, assignments: list[str]) -> None:
         """Raise ValueError unless `student` handed in at least one of `assignments`."""
@@ -180,10 +339,11 @@ class Course:
             )
 
     def needs_grading(self, assignment: str, student: str) -> bool:
-        """Not graded yet, or handed in again (something in the folder changed) since."""
-        graded = newest_change(self.autograded / student / assignment)
-        handed_in = newest_change(self.submitted / student / assignment)
-        return graded is None or (handed_in is not None and handed_in > graded)
+        """Not graded yet, or its content changed since it was last graded (dates do not count)."""
+        record = _read_record(self.graded_record(assignment, student)).split()
+        if not record or not (self.autograded / student / assignment).is_dir():
+            return True
+        return submission_digest(self.submitted / student / assignment) != record[0]
 
     def autograde(
         self, assignments: list[str], jobs: int = 1, student: str | None = None, again: bool = False
@@ -203,7 +363,17 @@ class Course:
             # nbgrader skips a submission it graded before unless forced (it compares timestamp.txt
             # files only, which a plain copy into grading/submitted/ does not have).
             force = ["--force"] if (self.autograded / name / assignment).exists() else []
-            return self.run("autograde", assignment, "--student", name, *force)
+            # One argument, --student=<id>: a student id is never taken for an option, and holds
+            # none of a glob pattern's characters (ids.py), so it names that one student only.
+            result = self.run("autograde", assignment, f"--student={name}", *force)
+            if result.returncode == 0:
+                # The submission as it was graded, after the screen set it right: handed in again
+                # unchanged, it is not graded again. A random part tells this grading from the
+                # last one, for the feedback.
+                digest = submission_digest(self.submitted / name / assignment)
+                record = f"{digest} {secrets.token_hex(8)}"
+                _write_record(self.graded_record(assignment, name), record)
+            return result
 
         with ThreadPoolExecutor(max(1, jobs)) as pool:
             results = list(pool.map(grade, to_grade))
@@ -230,22 +400,38 @@ class Course:
         return 0
 
     def feedback(self, assignments: list[str]) -> int:
-        """Feedback for each graded submission whose feedback is missing or older than its grade."""
+        """Feedback for each graded submission whose feedback is missing or was made before its
+        latest grading (the records of grading/graded/, not dates)."""
         status = 0
         for assignment in assignments:
-            graded = {
-                p.parent.name: newest_change(p) for p in self.autograded.glob(f"*/{assignment}")
-            }
+            graded = sorted(
+                name
+                for name in (os.listdir(self.autograded) if self.autograded.is_dir() else [])
+                if is_student_id(name) and (self.autograded / name / assignment).is_dir()
+            )
+
+            def made_for(student):  # the grading record the feedback was made for, or None
+                if not (self.feedback_folder / student / assignment).is_dir():
+                    return None
+                return _read_record(self.graded / student / f"{assignment}.feedback")
+
             stale = [
                 s
-                for s, when in sorted(graded.items())
-                if when is not None
-                and (newest_change(self.feedback_folder / s / assignment) or 0) <= when
+                for s in graded
+                if made_for(s) != _read_record(self.graded_record(assignment, s))
             ]
             for student in stale:  # nbgrader, not forced, makes the missing ones and skips the rest
                 shutil.rmtree(self.feedback_folder / student / assignment, ignore_errors=True)
             if stale and self.run("generate_feedback", assignment).returncode != 0:
                 status = 1
+            for student in stale:
+                folder = self.feedback_folder / student / assignment
+                if folder.is_dir():
+                    # The page's MathJax beside it (one shared copy, hard-linked), in place of
+                    # anything of that name nbgrader copied from the submission.
+                    install_assets(folder, self.feedback_folder.parent / "feedback-assets")
+                    record = _read_record(self.graded_record(assignment, student))
+                    _write_record(self.graded / student / f"{assignment}.feedback", record)
             print(f"feedback: {len(stale)} made for {assignment}")
         return status
 

@@ -6,9 +6,18 @@ Whatever the kernel does, it costs only its own student, and only from the cell 
 
 - **A kernel that dies** (`os._exit`, a signal, a resource or time limit) loses the rest of its
   cells, each marked with the reason; what it earned before stays earned.
-- **A message the grader cannot read** (JSON with a 20,000-digit integer or a list nested 5,000
-  deep, a bad signature, anything `jupyter_client` raises on) ends the notebook the same way, with
-  that reason: the kernel is stopped and nbgrader goes on to save the grades.
+- **An output the grader cannot read** (JSON with a 20,000-digit integer, a list nested 5,000
+  deep, text that is not UTF-8: see GraderSession) costs only itself: the cell gets a one-line
+  note instead, and the next cell runs. In a test cell whose answers it was, the test earns
+  nothing ("UnreadableAnswers", from the judge); in an ungraded cell it costs nothing.
+- **A channel the grader cannot read** (a bad signature, a header it cannot decode, anything
+  else `jupyter_client` raises on) ends the notebook the way a dying kernel does, with that
+  reason: the kernel is stopped and nbgrader goes on to save the grades.
+- **Only a test cell's own code records its answers**: each test cell's probe records them with
+  a fresh random key, which the judge checks (bertlab/answers.py says how, and what a determined
+  student can still do); before each test cell the grader clears the kernel's IPython event
+  hooks, and the probe is not stored in the kernel's history. A record shown outside a test
+  cell is replaced by a note.
 - **Output is capped while it is produced**: bytes per cell and per notebook, of every kind
   (streams, displayed and returned data of any MIME type, tracebacks, widget messages). Past a cap
   a cell's further outputs are dropped and one note says so. The grader's own memory is bounded
@@ -28,6 +37,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import secrets
 import time
 from queue import Empty
 
@@ -35,6 +46,7 @@ import zmq
 import zmq.asyncio
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.channels import AsyncZMQSocketChannel
+from jupyter_client.session import Session
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError
 from nbformat import NotebookNode
@@ -44,9 +56,28 @@ from zmq.utils.monitor import recv_monitor_message
 
 from bertlab.answers import MIME, recording_code, split_test_cell
 from bertlab.autograde.cells import is_code_test
-from bertlab.autograde.sandbox import SandboxedKernelManager, SandboxLimits, open_sandbox
+from bertlab.autograde.sandbox import (
+    SOCKETS,
+    SandboxedKernelManager,
+    SandboxLimits,
+    open_sandbox,
+    sandbox_url,
+)
 
 MiB = 1 << 20
+# What the executor learnt of each test cell it ran, for the judge: resources[RUN_NOTES][cell
+# index] = {"nonce": the key the cell's record must carry, "unreadable": [why, ...] (outputs of
+# the cell the grader could not read)}.
+RUN_NOTES = "bertlab_run_notes"
+UNREADABLE = "bertlab_unreadable"  # the content of a message the grader could not read: why
+MAX_DEPTH = 100  # lists and mappings nested deeper than this in a message are not read
+# Sent before each test cell, silently and outside the history: the kernel forgets every IPython
+# event hook (pre_run_cell, post_run_cell, pre_execute, post_execute), so that none runs around
+# the test's code. (A comprehension: it leaves no name in the student's namespace.)
+CLEAR_HOOKS = (
+    "[callbacks.clear() for callbacks in __import__('IPython').core.interactiveshell"
+    ".InteractiveShell.instance().events.callbacks.values()]"
+)
 
 
 class KernelStopped(Exception):
@@ -87,6 +118,73 @@ class BoundedChannel(AsyncZMQSocketChannel):
             ) from error
 
 
+class GraderSession(Session):
+    """The grader's session: a message part it cannot decode within its limits (JSON that
+    Python refuses, such as a 20,000-digit integer or NaN; lists nested deeper than MAX_DEPTH; text
+    that is not UTF-8, or a lone surrogate, which no notebook file can hold) does not raise, which
+    would cost the channel and the rest of the notebook: its content becomes {UNREADABLE: why}
+    (a reply's, an error reply that says why). The signature is still checked first: a message
+    that fails it still raises (BoundedChannel)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.unpack = unpack_within_limits
+
+    def deserialize(self, msg_list, content=True, copy=True):
+        message = super().deserialize(msg_list, content=content, copy=copy)
+        unreadable = message["content"].get(UNREADABLE) if content else None
+        if unreadable and message["msg_type"].endswith("_reply"):
+            message["content"] = {
+                "status": "error",
+                "ename": "UnreadableMessage",
+                "evalue": unreadable,
+                "traceback": [f"The grader could not read the kernel's reply ({unreadable})."],
+                "execution_count": None,
+                UNREADABLE: unreadable,
+            }
+        return message
+
+
+def unpack_within_limits(frame) -> dict:
+    """One JSON part of a message, or {UNREADABLE: why} if it cannot be read within the limits
+    (see GraderSession)."""
+    try:
+        text = frame if isinstance(frame, str) else bytes(frame).decode("utf-8")
+        value = json.loads(text, parse_constant=_no_constant)
+    except UnicodeDecodeError:
+        return {UNREADABLE: "text that is not UTF-8"}
+    except RecursionError:
+        return {UNREADABLE: "data nested too deep"}
+    except ValueError as error:  # json.JSONDecodeError, or an integer of too many digits
+        return {UNREADABLE: f"ValueError: {str(error).splitlines()[0][:120]}"}
+    if not isinstance(value, dict):  # every part of a message is a mapping
+        return {UNREADABLE: f"a part of the message that is a {type(value).__name__}"}
+    why = _beyond_limits(value, check_text=re.search(r"\\u[dD][89a-fA-F]", text) is not None)
+    return {UNREADABLE: why} if why else value
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _beyond_limits(value, check_text: bool) -> str | None:
+    """Why `value` (decoded JSON) is beyond the limits, or None: walked without recursion."""
+    todo = [(value, 0)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, (dict, list)):
+            if depth >= MAX_DEPTH:
+                return f"data nested more than {MAX_DEPTH} deep"
+            items = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            todo += [(part, depth + 1) for part in items]
+        elif check_text and isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "text with a lone surrogate"
+    return None
+
+
 class BoundedKernelClient(AsyncKernelClient):
     """A kernel client whose sockets refuse any message frame over `message_bytes` and queue at
     most `queued_messages` messages, and which can tell when a socket dropped its connection."""
@@ -107,6 +205,12 @@ class BoundedKernelClient(AsyncKernelClient):
         context.setsockopt(zmq.MAXMSGSIZE, self.message_bytes)
         context.setsockopt(zmq.RCVHWM, self.queued_messages)
         return context
+
+    def _make_url(self, channel: str) -> str:
+        # A client of a sandboxed kernel reaches its sockets as the manager does (sandbox.py).
+        if isinstance(self.parent, SandboxedKernelManager):
+            return sandbox_url(self, channel)
+        return super()._make_url(channel)
 
     def _create_connected_socket(self, channel, identity=None):
         socket = super()._create_connected_socket(channel, identity)
@@ -231,17 +335,21 @@ class SandboxedExecute(Execute):
             work_bytes=self.work_bytes,
             sandbox_memory_bytes=self.sandbox_memory_bytes,
         )
+        resources = {} if resources is None else resources
+        self._run_notes = resources.setdefault(RUN_NOTES, {})
+        self._run_notes.clear()  # (a notebook executed again starts afresh)
         with open_sandbox(limits, self.log) as sandbox:
             km = SandboxedKernelManager(
                 kernel_name=self.kernel_name or "python3",
                 transport="ipc",
-                ip=str(sandbox.sockets / "kernel"),
-                connection_file=str(sandbox.sockets / "connection.json"),
+                ip=f"{SOCKETS}/kernel",  # as the kernel sees it; the grader: sandbox.socket_url
+                connection_file=str(sandbox.connection_file),
+                session=GraderSession(),
             )
             # A signal would reach bwrap, not the kernel inside: interrupt by message (ipykernel
             # then interrupts itself), so a cell past its timeout stops and grading goes on.
             km.kernel_spec.interrupt_mode = "message"
-            km.sandbox_prefix, km.kernel_output = sandbox.command, sandbox.kernel_output
+            km.sandbox = sandbox
             km.client_class = f"{BoundedKernelClient.__module__}.{BoundedKernelClient.__name__}"
             km.client_options = {"message_bytes": self.message_bytes}
             try:
@@ -258,10 +366,12 @@ class SandboxedExecute(Execute):
                     )
                 return self._after_a_lost_kernel(nb, resources, error, started)
             finally:
-                if (
-                    km.has_kernel
-                ):  # nbclient leaves a kernel it did not start running: stop the sandbox
-                    run_sync(km.shutdown_kernel)(now=True)
+                if km.has_kernel:  # nbclient leaves a kernel it did not start running: stop it
+                    try:
+                        run_sync(km.shutdown_kernel)(now=True)
+                    except Exception as error:  # (its context gone already): the sandbox's end
+                        # below ends its processes all the same
+                        self.log.debug("Stopping the sandboxed kernel: %r", error)
                 if self.kc is not None:  # nor does it close the client of a kernel it did not start
                     self.kc.stop_channels()
                     self.kc = None
@@ -273,13 +383,23 @@ class SandboxedExecute(Execute):
             return super().preprocess_cell(cell, resources, index)
         self._running, self._cell_bytes, self._cut = index, 0, False
         self._in_test, self._answers_bytes = is_code_test(cell), 0
+        self._unreadable_noted = self._stray_noted = False  # each note once a cell
         source = cell.source
-        if is_code_test(cell):
+        if self._in_test:
             parts = split_test_cell(cell.source)
             if parts.judged:
-                cell.source = parts.probe + recording_code(parts.recorded)
+                nonce = secrets.token_hex(16)  # this cell's alone, this time: see answers.py
+                self._run_notes[index] = {"nonce": nonce, "unreadable": []}
+                cell.source = parts.probe + recording_code(parts.recorded, nonce)
         try:
-            return super().preprocess_cell(cell, resources, index)
+            if not self._in_test:
+                return super().preprocess_cell(cell, resources, index)
+            # A test cell: no student's hook runs around it, and its source (with the key) stays
+            # out of the kernel's history (In, _ih).
+            run_sync(self._clear_hooks)()
+            self._check_assign_resources(resources)
+            cell = self.execute_cell(cell, index, store_history=False)
+            return cell, self.resources
         except CellTimeoutError as error:
             if self._interrupted:  # the interrupt went unanswered
                 raise KernelStopped(
@@ -306,6 +426,28 @@ class SandboxedExecute(Execute):
 
     _interrupted = False
 
+    async def _clear_hooks(self) -> None:
+        """Send CLEAR_HOOKS (silent, outside the history) and wait for its reply: the kernel runs
+        it after the cells before, and before the test cell sent next."""
+        request = self.kc.execute(
+            CLEAR_HOOKS, silent=True, store_history=False, allow_stdin=False, stop_on_error=False
+        )
+        limit = self.timeout or 60
+        deadline = time.monotonic() + limit
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                reply = await self.kc.shell_channel.get_msg(timeout=left)
+            except Empty:
+                break
+            if reply["parent_header"].get("msg_id") == request:
+                return
+        raise KernelStopped(
+            f"The kernel did not answer the grader's request before this test within {limit} s "
+            "(a hook of the student's that does not end?)",
+            ename="CellTimeoutError",
+            elsewhere="it did not answer the grader's request before a test",
+        )
+
     async def _async_handle_timeout(self, timeout, cell=None):
         # nbclient interrupts, then waits iopub_timeout for the cell to end: that wait is the grace.
         self._interrupted, self._iopub_timeout = True, self.iopub_timeout
@@ -322,10 +464,26 @@ class SandboxedExecute(Execute):
         in a test cannot crowd them out, and they do not count against the notebook (the judge
         takes them out of the graded notebook)."""
         kind = msg["msg_type"]
+        if UNREADABLE in msg["content"]:
+            return self._note_unreadable(cell, cell_index, msg["content"][UNREADABLE])
         if kind in ("status", "execute_input", "clear_output"):
             return super().process_message(msg, cell, cell_index)
         size = output_bytes(msg["content"])
-        if self._in_test and kind == "display_data" and MIME in msg["content"].get("data", {}):
+        data = msg["content"].get("data")
+        records = isinstance(data, dict) and MIME in data
+        if records and not self._in_test:  # no test's answers: named (once a cell), not kept
+            if not self._stray_noted:
+                self._stray_noted = True
+                cell.outputs.append(
+                    NotebookNode(
+                        output_type="stream",
+                        name="stdout",
+                        text="\nnot kept: answers recorded outside a test cell count for "
+                        "nothing.\n",
+                    )
+                )
+            return None
+        if records:
             if self._answers_bytes + size > self.answer_bytes:
                 cell.outputs.append(
                     NotebookNode(
@@ -355,6 +513,22 @@ class SandboxedExecute(Execute):
             size  # what is kept: a cell's cut output does not count against the rest
         )
         return super().process_message(msg, cell, cell_index)
+
+    def _note_unreadable(self, cell, cell_index: int, why: str):
+        """A message the grader could not read (GraderSession) costs only itself: the cell says so
+        (once), and a test cell remembers it, for the judge."""
+        if cell_index in self._run_notes and self._in_test:
+            self._run_notes[cell_index]["unreadable"].append(why)
+        if not self._unreadable_noted:
+            self._unreadable_noted = True
+            cell.outputs.append(
+                NotebookNode(
+                    output_type="stream",
+                    name="stdout",
+                    text=f"\nnot kept: an output the grader could not read ({why}).\n",
+                )
+            )
+        return None
 
     @staticmethod
     def _mib(size: int) -> str:

@@ -13,17 +13,23 @@ that difference:
   released notebook shows of the cell, hides any line of a hidden test that an output quotes (a
   traceback through the test's code), and ends each test cell with its verdict: its name, the
   points earned of those possible, and "passed" or the error that failed it.
+- `LimitFeedbackSize` (last in `nbgrader generate_feedback`): a page of bounded size, whatever
+  the notebook; the test cells and grading notes are always on it.
+
+The page itself is made safe to open (nothing a student wrote runs) by
+`bertlab.autograde.safe_html.SafeFeedbackExporter`.
 """
 
 from __future__ import annotations
 
 import re
 
+import nbformat
 from nbformat import NotebookNode
 from nbgrader.api import Gradebook
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_locked
-from traitlets import List, Unicode
+from traitlets import Integer, List, Unicode
 
 from bertlab.autograde.cells import is_code_test
 
@@ -180,3 +186,96 @@ class FeedbackWithoutHiddenTests(NbGraderPreprocessor):
                 message=message.strip().splitlines()[0] if message.strip() else message,
             )
         return NotebookNode(output_type="stream", name="stdout", text=text + "\n")
+
+
+# What a cell costs on the feedback page, measured on nbconvert's classic template through
+# SafeFeedbackExporter, rounded up: an empty code cell 300 bytes (a graded one 680), an output
+# 300 to 400; a character of code up to 24 bytes (Pygments gives each token its own <span>), of
+# Markdown or text output up to 6 ('"' becomes '&quot;'). Images are base64 already: 1 byte.
+CELL_BYTES = 800
+OUTPUT_BYTES = 500
+CODE_CHAR_BYTES = 25
+TEXT_CHAR_BYTES = 6
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif")
+GRADING_NOTE = "**Grading note.**"  # how the screen begins the notes it puts on a notebook
+
+
+def estimated_bytes(cell) -> int:
+    """An upper estimate of what `cell` adds to a feedback page, in bytes (see the constants)."""
+    per_char = CODE_CHAR_BYTES if cell.cell_type == "code" else TEXT_CHAR_BYTES
+    size = CELL_BYTES + per_char * len(cell.source)
+    for output in cell.get("outputs", []):
+        size += OUTPUT_BYTES
+        for key in ("text", "evalue"):
+            size += TEXT_CHAR_BYTES * len(output.get(key) or "")
+        size += TEXT_CHAR_BYTES * sum(len(line) for line in output.get("traceback") or [])
+        for mime, value in (output.get("data") or {}).items():
+            text = value if isinstance(value, str) else "".join(map(str, value))
+            size += len(text) * (1 if mime in IMAGE_TYPES else TEXT_CHAR_BYTES)
+    return size
+
+
+def is_grading_note(cell) -> bool:
+    return cell.cell_type == "markdown" and cell.source.startswith(GRADING_NOTE)
+
+
+class LimitFeedbackSize(NbGraderPreprocessor):
+    """A feedback page of at most `max_bytes` and `max_cells` (a notebook of 50,000 empty cells
+    made a 19 MiB page). The notebook is shown from the top while it fits; after that only its
+    test cells (with their verdicts) and the grading notes, which are always shown. Each run of
+    cells left out is one Markdown cell saying which, and why. Runs last, after the verdicts are
+    added (FeedbackWithoutHiddenTests)."""
+
+    display_data_priority = List(config=True)  # as in FeedbackWithoutHiddenTests
+    max_bytes = Integer(8 << 20, help="the largest feedback page, in bytes").tag(config=True)
+    max_cells = Integer(2000, help="the most cells a feedback page shows").tag(config=True)
+    # The template's head (nbconvert's and Bootstrap's CSS, 125 KB measured) and the page around
+    # the cells.
+    page_bytes = Integer(256 << 10).tag(config=True)
+    note = Unicode(
+        "**Not shown here: {count} {cells} ({which} of your notebook).** A feedback page shows "
+        "at most {max_cells} cells and {max_mib:g} MiB, and these would have made it larger. "
+        "Nothing of your grade is left out: every test cell and its result is on this page.",
+        help="the Markdown cell in place of a run of cells left out",
+    ).tag(config=True)
+
+    def preprocess(self, nb, resources):
+        always = [is_grade(cell) or is_grading_note(cell) for cell in nb.cells]
+        sizes = [estimated_bytes(cell) for cell in nb.cells]
+        notes = sum(always) + 1  # runs left out lie between cells always shown: at most this many
+        room_bytes = (
+            self.max_bytes
+            - self.page_bytes
+            - sum(size for size, shown in zip(sizes, always) if shown)
+            - notes * (CELL_BYTES + TEXT_CHAR_BYTES * len(self.note) * 2)
+        )
+        room_cells = self.max_cells - sum(always) - notes
+        cells, run, full = [], [], False
+        for number, (cell, shown, size) in enumerate(zip(nb.cells, always, sizes), start=1):
+            if not shown and not full and size <= room_bytes and room_cells > 0:
+                room_bytes, room_cells = room_bytes - size, room_cells - 1
+                shown = True
+            elif not shown:
+                full = True  # from here on, only what is always shown
+            if shown:
+                if run:
+                    cells.append(self._note(run))
+                cells.append(cell)
+                run = []
+            else:
+                run.append(number)
+        if run:
+            cells.append(self._note(run))
+        nb.cells = cells
+        return nb, resources
+
+    def _note(self, run: list[int]) -> NotebookNode:
+        which = f"cell {run[0]:,}" if len(run) == 1 else f"cells {run[0]:,} to {run[-1]:,}"
+        text = self.note.format(
+            count=f"{len(run):,}",
+            cells="cell" if len(run) == 1 else "cells",
+            which=which,
+            max_cells=f"{self.max_cells:,}",
+            max_mib=self.max_bytes / (1 << 20),
+        )
+        return nbformat.v4.new_markdown_cell(text)

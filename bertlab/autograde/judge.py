@@ -15,9 +15,10 @@ from nbgrader.api import Gradebook
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
-from bertlab.answers import MIME, recorded_answers, split_test_cell
+from bertlab.answers import MIME, read_records, split_test_cell
 from bertlab.autograde.cells import error_output as _error
 from bertlab.autograde.cells import is_code_test
+from bertlab.autograde.executor import RUN_NOTES
 from bertlab.rules import student_code
 
 
@@ -50,8 +51,16 @@ class JudgeVerdicts(NbGraderPreprocessor):
         "nothing."
     ).tag(config=True)
 
+    unreadable_answers = Unicode(
+        "the grader could not read what this test's code sent ({reason}), so the test's answers "
+        "were not recorded. This test earns nothing."
+    ).tag(config=True)
+
     def preprocess(self, nb, resources):
         info = resources["nbgrader"]
+        # What the executor learnt while running each test cell (see executor.RUN_NOTES): the key
+        # it gave the cell's record, and what the kernel sent that it could not read.
+        run_notes = resources.get(RUN_NOTES, {})
         with Gradebook(info["db_url"]) as gradebook:
             source = gradebook.find_notebook(info["notebook"], info["assignment"])
             graded = {cell.name for cell in source.grade_cells}
@@ -68,7 +77,7 @@ class JudgeVerdicts(NbGraderPreprocessor):
             }
         namespace = None
         code = []  # the student's code before this cell, for the parts' rules (bertlab/rules.py)
-        for cell in nb.cells:
+        for index, cell in enumerate(nb.cells):
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
             if cell.cell_type == "code" and grade_id not in tests:
                 code.append(cell.source)
@@ -84,7 +93,9 @@ class JudgeVerdicts(NbGraderPreprocessor):
             if namespace is None:
                 namespace = self._setup_namespace(setup)
             with student_code(code):
-                cell.outputs = self._verdict(grade_id, parts, cell.get("outputs", []), namespace)
+                cell.outputs = self._verdict(
+                    grade_id, parts, cell.get("outputs", []), namespace, run_notes.get(index, {})
+                )
         return nb, resources
 
     @staticmethod
@@ -95,7 +106,7 @@ class JudgeVerdicts(NbGraderPreprocessor):
                 exec(compile(code, "<setup cell>", "exec"), namespace)
         return namespace
 
-    def _verdict(self, grade_id, parts, outputs, setup_namespace) -> list:
+    def _verdict(self, grade_id, parts, outputs, setup_namespace, run_notes: dict) -> list:
         # What the kernel showed stays visible, but no output of the kernel's counts as a grade: a
         # result becomes a plain display (nbgrader would read a number as partial credit).
         shown = []
@@ -114,14 +125,22 @@ class JudgeVerdicts(NbGraderPreprocessor):
             # of the part is named beside it (the rules need no answers).
             return shown + self._broken_rules(grade_id, parts, setup_namespace)
         try:
-            answers = recorded_answers(outputs)
-        except Exception as error:
+            records = read_records(outputs, run_notes.get("nonce"))
+        except Exception as error:  # a ValueError of decode, a RecursionError, a MemoryError...
             return shown + [
                 _error(
                     "UnreadableAnswers",
-                    f"the test's recorded answers could not be read ({error}). "
-                    "This test earns nothing.",
+                    f"the test's recorded answers could not be read ({type(error).__name__}: "
+                    f"{str(error)[:200]}). This test earns nothing.",
                 )
+            ]
+        if records.ignored:  # named, so that the feedback shows what was not counted
+            shown.append(_note(records.ignored))
+        answers = records.answers
+        if answers is None and run_notes.get("unreadable"):
+            reason = "; ".join(run_notes["unreadable"])
+            return shown + [
+                _error("UnreadableAnswers", self.unreadable_answers.format(reason=reason))
             ]
         if answers is None or not set(parts.recorded) <= set(answers):
             return shown + [_error("NoAnswers", self.no_answers)]
@@ -161,3 +180,14 @@ class JudgeVerdicts(NbGraderPreprocessor):
         except Exception:  # no rules, or none that apply: the student's error stands alone
             return []
         return []
+
+
+def _note(ignored: tuple[str, ...]) -> NotebookNode:
+    """A stdout note naming the records of answers the judge did not count (not an error: the
+    test's own record, if there is one, is judged as usual)."""
+    lines = "".join(f"- {why}\n" for why in ignored)
+    return NotebookNode(
+        output_type="stream",
+        name="stdout",
+        text=f"\nnot counted: answers recorded other than by this test's own code:\n{lines}",
+    )

@@ -2,8 +2,12 @@
 unprivileged user of its own, with limits on CPU time, wall-clock time, memory, processes, file
 size and disk, no network, and nothing of the course mounted but the Python installation and the
 `bertlab` package: no `solutions/`, no hidden tests, no other submission, no gradebook. The grader
-(nbgrader, outside) talks to the kernel over Unix sockets in a folder that only the two of them
-share.
+(nbgrader, outside) talks to the kernel over Unix sockets on a small tmpfs of the sandbox's own
+(`/run/kernel`, 1 MiB): the kernel binds them there; the grader opens each one from outside
+through the sandbox's root (`/proc/<pid>/root`), refusing anything there that is not a socket (a
+link would lead it elsewhere on the host), and connects through that open file (`/proc/self/fd/N`),
+so that neither a link nor a process id used again can send it anywhere else. The connection file
+is bound into the sandbox read-only. Nothing the kernel can write lies on the host's disk.
 
 Nothing is shared between two sandboxes that one of them could use up:
 
@@ -20,15 +24,18 @@ Nothing is shared between two sandboxes that one of them could use up:
   kills that one with bwrap; what is left after that (nothing, if all went well) is killed before
   the id is given back.
 - **Disk.** The kernel's working folder and `/tmp` are each a tmpfs of bounded size (256 MiB by
-  default): a write past it fails with "No space left on device". Nothing is read back from
-  either: the grader learns the answers from the kernel's messages only.
+  default), its sockets' folder one of 1 MiB: a write past it fails with "No space left on
+  device"; nothing else is writable. Nothing is read back from any of them: the grader learns the
+  answers from the kernel's messages only.
 - **Memory.** Each process has its address-space limit; where the grader may create a cgroup
   (v1 `memory` and `pids` controllers, or v2 with both enabled for its children), the whole
   sandbox, tmpfs pages included, also gets a memory and a process limit in a cgroup of its own,
   removed when it ends. Where it may not, grading goes on without (a debug log line says so).
 
 The kernel's own stdout and stderr (a subprocess's output, `os.write(1, ...)`) go to a file in
-the sandbox's temporary folder, not to the instructor's terminal; the file-size limit bounds it.
+the sandbox's folder on the host (private to the grader, with the connection file), not to the
+instructor's terminal; the file-size limit bounds it. That folder is removed afterwards by
+`remove_tree`, which needs no recursion and follows no link, however deep the tree.
 
 Without bubblewrap (`apt-get install bubblewrap`), `sandbox_command` refuses rather than let
 student code run with the instructor's rights.
@@ -59,6 +66,9 @@ SANDBOX_HOME = "/submission"  # the kernel's working folder, the only one it may
 LOCKS = (
     Path(tempfile.gettempdir()) / "bertlab-sandbox-users"
 )  # one lock file per user id in the pool
+SOCKETS = "/run/kernel"  # inside the sandbox: the tmpfs the kernel binds its sockets on
+SOCKETS_BYTES = 1 << 20  # its size: sockets take no room, so the kernel can store nothing there
+CONNECTION_FILE = "/run/connection.json"  # inside the sandbox, read-only
 
 
 class SandboxUnavailable(Exception):
@@ -97,9 +107,9 @@ def sandbox_mounts() -> list[Path]:
     return system + sorted(python) + [Path(bertlab.__file__).resolve().parent]
 
 
-def sandbox_command(*, sockets: Path, uid: int, limits: SandboxLimits) -> list[str]:
-    """The command prefix that runs a program in the sandbox, as `uid` (see the module
-    docstring)."""
+def sandbox_command(*, connection_file: Path, uid: int, limits: SandboxLimits) -> list[str]:
+    """The command prefix that runs a program in the sandbox, as `uid`, with `connection_file`
+    (on the host) readable at CONNECTION_FILE (see the module docstring)."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise SandboxUnavailable(
@@ -138,7 +148,7 @@ def sandbox_command(*, sockets: Path, uid: int, limits: SandboxLimits) -> list[s
     above = sorted(
         {
             a
-            for p in [*mounts, sockets]
+            for p in mounts
             for a in p.parents
             if a not in (Path("/"), Path("/tmp"))
             and not any(a == m or m in a.parents for m in mounts)
@@ -156,9 +166,15 @@ def sandbox_command(*, sockets: Path, uid: int, limits: SandboxLimits) -> list[s
         str(limits.work_bytes),
         "--tmpfs",
         SANDBOX_HOME,
-        "--bind",
-        str(sockets),
-        str(sockets),
+        "--perms",
+        "1777",
+        "--size",
+        str(SOCKETS_BYTES),
+        "--tmpfs",
+        SOCKETS,
+        "--ro-bind",
+        str(connection_file),
+        CONNECTION_FILE,
         "--chdir",
         SANDBOX_HOME,
         "--clearenv",
@@ -360,64 +376,211 @@ class SandboxCgroup:
 # ------------------------------------------------------------------------------------------------
 
 
-@dataclass
 class Sandbox:
-    """One sandbox, ready to start a kernel in: `command` is the prefix, `sockets` the folder the
-    kernel and the grader share, `kernel_output` where the kernel process's stdout and stderr go."""
+    """One sandbox, ready to start a kernel in: `command` is the prefix, `connection_file` the
+    kernel's connection file on the host, `kernel_output` where the kernel process's stdout and
+    stderr go; `socket_url` is how the grader reaches one of the kernel's sockets."""
 
-    command: list[str]
-    sockets: Path
-    kernel_output: Path
-    uid: int
+    def __init__(self, command: list[str], folder: Path, uid: int):
+        self.command, self.folder, self.uid = command, folder, uid
+        self.connection_file = folder / "connection.json"
+        self.kernel_output = folder / "kernel-output.txt"
+        self._sockets_folder: int | None = None  # an O_PATH descriptor of SOCKETS, once found
+        self._sockets: dict[str, int] = {}  # socket name -> an O_PATH descriptor of it
+
+    def socket_url(self, name: str, process, timeout: float = 60.0) -> str:
+        """A ZeroMQ URL of the kernel's socket `name` (in SOCKETS), which the kernel started as
+        `process` (the launched bwrap) binds: waits for it, then opens it without following a
+        link and refuses it unless it is a socket. The URL names the open descriptor, which holds
+        on to that socket's file whatever the kernel does to the name afterwards. If the sandbox
+        ended first, a URL that leads nowhere (the kernel's end is noticed, and told, elsewhere)."""
+        deadline = time.monotonic() + timeout
+        while name not in self._sockets:
+            if process.poll() is not None:
+                return f"ipc://{self.folder}/no-kernel-{name}"  # the grader's own folder: empty
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the kernel made no socket {name} within {timeout:g} s")
+            folder = self._find_sockets_folder(process.pid)
+            try:
+                if folder is None:  # the sandbox is not made yet
+                    raise FileNotFoundError(SOCKETS)
+                socket = os.open(name, os.O_PATH | os.O_NOFOLLOW, dir_fd=folder)
+            except FileNotFoundError:  # not bound yet
+                time.sleep(0.05)
+                continue
+            if not stat.S_ISSOCK(os.fstat(socket).st_mode):
+                os.close(socket)
+                raise RuntimeError(
+                    f"{SOCKETS}/{name} in the sandbox is not the kernel's socket (a link or a "
+                    "file put in its place?): the grader does not connect to it"
+                )
+            self._sockets[name] = socket
+        return f"ipc:///proc/self/fd/{self._sockets[name]}"
+
+    def _find_sockets_folder(self, bwrap_pid: int) -> int | None:
+        """An O_PATH descriptor of SOCKETS as the sandbox sees it, once the kernel runs: reached
+        through the root of bwrap's child (a process of root's, in the sandbox's mount namespace,
+        that the student's code can neither change nor end before the sandbox ends)."""
+        if self._sockets_folder is not None:
+            return self._sockets_folder
+        own = os.stat("/proc/self/ns/mnt").st_ino
+        inside, kernel_runs, todo = None, False, [bwrap_pid]
+        while todo:
+            pid = todo.pop()
+            try:
+                info = os.stat(f"/proc/{pid}")
+                if inside is None and os.stat(f"/proc/{pid}/ns/mnt").st_ino != own:
+                    inside = pid if info.st_uid == 0 else None
+                kernel_runs = kernel_runs or info.st_uid == self.uid
+                todo += _children(pid)
+            except (OSError, ValueError):  # it ended meanwhile
+                continue
+        if inside is None or not kernel_runs:  # the sandbox is not made yet
+            return None
+        folder = os.open(
+            f"/proc/{inside}/root{SOCKETS}", os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW
+        )
+        self._sockets_folder = folder
+        return folder
+
+    def close(self) -> None:
+        """Let go of the kernel's sockets (the sandbox's tmpfs goes once nothing holds it)."""
+        for descriptor in [*self._sockets.values(), self._sockets_folder]:
+            if descriptor is not None:
+                with contextlib.suppress(OSError):
+                    os.close(descriptor)
+        self._sockets, self._sockets_folder = {}, None
 
 
 @contextlib.contextmanager
 def open_sandbox(limits: SandboxLimits, log: logging.Logger):
     """A sandbox for one notebook (see the module docstring); everything of it is gone
     afterwards."""
-    with sandbox_user() as uid, tempfile.TemporaryDirectory(prefix="bertlab-sandbox-") as tmp:
-        sockets = Path(tmp) / "sockets"
-        sockets.mkdir()
-        sockets.chmod(0o777)
+    with sandbox_user() as uid:
+        folder = Path(tempfile.mkdtemp(prefix="bertlab-sandbox-"))  # 0700: the grader's alone
         cgroup = SandboxCgroup(
             f"bertlab-sandbox-{uid}", limits.sandbox_memory_bytes, limits.processes, log
         )
+        sandbox = Sandbox(
+            cgroup.command()
+            + sandbox_command(connection_file=folder / "connection.json", uid=uid, limits=limits),
+            folder,
+            uid,
+        )
         try:
-            yield Sandbox(
-                command=cgroup.command() + sandbox_command(sockets=sockets, uid=uid, limits=limits),
-                sockets=sockets,
-                kernel_output=Path(tmp) / "kernel-output.txt",
-                uid=uid,
-            )
+            yield sandbox
         finally:
+            sandbox.close()
             end_processes_of(uid)
             cgroup.remove()
+            remove_tree(folder)
+
+
+def _children(pid: int) -> list[int]:
+    """The ids of the processes `pid` started, from /proc (where the kernel lists no children,
+    from each process's parent id)."""
+    try:
+        listed = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        return [int(child) for child in listed.split()]
+    except FileNotFoundError:  # a kernel built without CONFIG_PROC_CHILDREN
+        found = []
+        for entry in Path("/proc").iterdir():
+            try:
+                # The parent id: the 2nd field after the command's name (which ends at the last
+                # ')': a name may hold spaces and brackets).
+                if entry.name.isdigit() and int(
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+                ) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):  # it ended meanwhile
+                continue
+        return found
+
+
+def remove_tree(path: Path | str) -> None:
+    """Remove the folder `path` and everything in it, however deep, without recursion and without
+    following links: each folder met is first moved up into `path` itself (renamed within open
+    folder descriptors, so no path ever grows long), then emptied and removed. Only `path` itself
+    is named by its full path, and it must be a folder, not a link to one."""
+    top = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        moved = 0
+        todo = [entry.name for entry in os.scandir(top)]
+        while todo:
+            name = todo.pop()
+            info = os.stat(name, dir_fd=top, follow_symlinks=False)
+            if not stat.S_ISDIR(info.st_mode):
+                os.unlink(name, dir_fd=top)
+                continue
+            folder = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=top)
+            try:
+                for entry in list(os.scandir(folder)):
+                    if entry.is_dir(follow_symlinks=False):
+                        moved += 1
+                        new_name = f".removing-{moved}"
+                        while _exists(new_name, top):
+                            moved += 1
+                            new_name = f".removing-{moved}"
+                        os.rename(entry.name, new_name, src_dir_fd=folder, dst_dir_fd=top)
+                        todo.append(new_name)
+                    else:
+                        os.unlink(entry.name, dir_fd=folder)
+            finally:
+                os.close(folder)
+            os.rmdir(name, dir_fd=top)
+    finally:
+        os.close(top)
+    os.rmdir(path)
+
+
+def _exists(name: str, folder: int) -> bool:
+    try:
+        os.stat(name, dir_fd=folder, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernel starts inside a sandbox's command, reachable over Unix sockets,
-    with its stdout and stderr sent to a file (`kernel_output`) rather than to the grader's."""
+    """A kernel manager whose kernel starts inside `sandbox` (its command, its connection file,
+    its sockets: see Sandbox), with its stdout and stderr sent to a file rather than to the
+    grader's. Its clients reach the kernel the same way (`client_options` are given to each)."""
 
-    sandbox_prefix: list[str] = []
-    kernel_output: Path | None = None
+    sandbox: Sandbox | None = None
     client_options: dict = {}  # given to every client this manager makes
 
     def format_kernel_cmd(self, extra_arguments=None):
         command = super().format_kernel_cmd(extra_arguments)
         # The kernel runs as the sandbox's user: it must read its connection file (jupyter writes it
-        # 0600).
+        # 0600); it lies in the grader's private folder, bound read-only into the sandbox.
         os.chmod(self.connection_file, 0o644)
-        return self.sandbox_prefix + command
+        command = [CONNECTION_FILE if part == self.connection_file else part for part in command]
+        return self.sandbox.command + command
+
+    def _make_url(self, channel: str) -> str:
+        return sandbox_url(self, channel)
+
+    def cleanup_ipc_files(self) -> None:
+        """Nothing to clean on the host: the sockets are on the sandbox's own tmpfs."""
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
-        if self.kernel_output is not None:
-            output = open(self.kernel_output, "ab")
-            kw.update(stdout=output, stderr=subprocess.STDOUT)
-            try:
-                return await super()._async_launch_kernel(kernel_cmd, **kw)
-            finally:
-                output.close()  # the kernel has its own copy
-        return await super()._async_launch_kernel(kernel_cmd, **kw)
+        output = open(self.sandbox.kernel_output, "ab")
+        kw.update(stdout=output, stderr=subprocess.STDOUT)
+        try:
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
+        finally:
+            output.close()  # the kernel has its own copy
 
     def client(self, **kwargs):
         return super().client(**{**self.client_options, **kwargs})
+
+
+def sandbox_url(connection, channel: str) -> str:
+    """The URL `connection` (a SandboxedKernelManager or one of its clients) reaches the kernel's
+    `channel` at: its socket in the sandbox (the connection file names it by SOCKETS)."""
+    manager = connection if isinstance(connection, SandboxedKernelManager) else connection.parent
+    port = getattr(connection, f"{channel}_port")
+    process = getattr(manager.provisioner, "process", None)
+    if process is None:
+        raise RuntimeError("the sandboxed kernel was not started")
+    return manager.sandbox.socket_url(f"{Path(connection.ip).name}-{port}", process)

@@ -6,12 +6,19 @@ Every byte from a student is hostile. nbgrader follows links everywhere (`glob`,
 `shutil.copy`), so the screen looks at each entry with `os.lstat` and never reads, copies or
 writes through a link: a symbolic link, a named pipe, a device or a socket is moved aside
 (`os.rename` moves the entry itself), so nbgrader never meets it.
+
+A file name is the student's too: it is listed as bytes, and one that is not UTF-8 text or holds a
+control character (a newline) is set aside under a name of the grader's; every name a note quotes
+is shown escaped (bertlab.autograde.ids.shown), as plain text and not as HTML or Markdown. Nothing
+here recurses on what a student handed in: folders are walked with a stack of their own, and one
+nested deeper than `MAX_DEPTH` is set aside whole, unread.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import stat
 import time
@@ -20,7 +27,9 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
+from bertlab.autograde.ids import is_showable, is_student_id, shown
 from bertlab.autograde.metadata import normalise_metadata, put_back_missing_cells, released_cells
+from bertlab.autograde.stamps import stamp_submission
 
 NOTE_FILE = (
     "GRADING-NOTE.txt"  # in grading/rejected/<student>/<assignment>/: what was set aside and why
@@ -30,6 +39,11 @@ _READ_FLAGS = (
     os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 )  # a FIFO opens without waiting
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+# Folders inside a submission may nest this deep (the course's exercises need none); a deeper one is
+# set aside whole, with one rename, so no walk of the grader's (nor nbgrader's copy) meets the rest.
+MAX_DEPTH = 16
+# What a file whose name cannot be shown is kept as in rejected/: unreadable-name-1, -2, ...
+UNREADABLE_NAME = "unreadable-name"
 
 
 class ScreenFailed(BaseException):
@@ -55,6 +69,27 @@ def _kind(mode: int) -> str | None:
     )
 
 
+# Markdown's backslash, brackets and backquote: escaped, a name makes no link, image or code span.
+_MARKDOWN = re.compile(r"([\\\[\]`])")
+
+
+def _quoted(name, markdown: bool = True) -> str:
+    """A file name a student chose, as a note quotes it: escaped by ids.shown (quoted, one line,
+    any byte or control character written out); for a notebook's note (`markdown`), which the
+    feedback page renders, also as text and not markup: HTML's special characters as entities and
+    Markdown's escaped, so that a name makes no tag, link, image or code span."""
+    if not markdown:
+        return shown(name)
+    return _MARKDOWN.sub(r"\\\1", shown(name, html=True))
+
+
+def _plain_text(note: str) -> str:
+    """A note from elsewhere (plain sentences, no markup meant) made text for a notebook's note
+    the same way."""
+    text = note.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
 def _mib(size: int) -> str:
     return f"{size / 2**20:.1f} MiB" if size < 2**30 else f"{size / 2**30:.1f} GiB"
 
@@ -69,6 +104,9 @@ class ScreenSubmission:
       and extra (non-notebook) files over `max_extra_file_bytes` each, `max_extra_bytes` in all
       (apparent sizes: a sparse file counts in full) or `max_extra_files` entries: moved aside,
       never read, so nbgrader neither grades nor copies them;
+    - an entry whose name is not UTF-8 text or holds a control character (kept as
+      unreadable-name-<n>, its name shown escaped), and a folder nested more than MAX_DEPTH deep
+      (moved whole): set aside the same way;
     - a notebook over `max_bytes`, not valid JSON, or not a notebook: moved aside, and the
       untouched exercise from `release` put in its place (it earns 0);
     - a notebook of the assignment missing while exactly one other readable notebook was handed in:
@@ -77,8 +115,9 @@ class ScreenSubmission:
     - with `db_url` (the gradebook), each notebook's nbgrader metadata made what the release has
       (`normalise_metadata`), the notebook as handed in kept.
 
-    Each of these is said in a note at the top of the graded notebook, and so of the feedback; what
-    was set aside is also listed in GRADING-NOTE.txt beside it.
+    Each of these is said in a note at the top of the graded notebook, and so of the feedback, with
+    the student's timestamp.txt replaced by the grader's collection time (stamps.py); what was set
+    aside is also listed in GRADING-NOTE.txt beside it.
     """
 
     def __init__(
@@ -117,8 +156,9 @@ class ScreenSubmission:
     # The submission as a whole
     # --------------------------------------------------------------------------------------------
 
-    def screen(self, folder: Path) -> None:
-        """Set right the submission in `folder` (grading/submitted/<student>/<assignment>/)."""
+    def screen(self, folder: Path, notes: list[str] = ()) -> None:
+        """Set right the submission in `folder` (grading/submitted/<student>/<assignment>/); `notes`
+        (plain sentences) are added to the note of every notebook graded."""
         folder = Path(
             os.path.abspath(folder)
         )  # no "..": the student and assignment are the last two names
@@ -127,17 +167,27 @@ class ScreenSubmission:
             if name in ("", ".", "..") or os.sep in name:
                 raise ValueError(f"{folder} is no grading/submitted/<student>/<assignment> folder")
         self._where = (student, assignment)  # the submission being screened: its place in rejected/
-        set_aside: list[tuple[str, str]] = []  # (the path in the submission, why it was set aside)
+        # (where it is kept, relative to the submission; why; its name if that cannot be shown)
+        set_aside: list[tuple[str, str, bytes | None]] = []
         self._make_real_folders(folder, set_aside)
-        plain_files = self._walk(folder, "", set_aside, budget=[self.max_extra_files])
+        # The grader's collection time in timestamp.txt, whatever the student's said (stamps.py).
+        # Its record is kept by student id: a folder whose name is none is set aside by `python -m
+        # bertlab.autograde` before nbgrader sees it, so only nbgrader run by hand meets one here,
+        # and then keeps nbgrader's own handling of timestamp.txt.
+        general = [_plain_text(note) for note in notes]
+        if is_student_id(student):
+            stamped = stamp_submission(folder, self.rejected.parent)
+            general += [_plain_text(stamped)] if stamped else []
+        plain_files = self._walk(folder, set_aside)
         graded = self._notebooks_to_grade(
             folder, assignment, plain_files
         )  # takes them out of plain_files
         self._limit_extra_files(folder, plain_files, set_aside)
         if set_aside:
-            note = self._record_set_aside(set_aside)
+            general.append(self._record_set_aside(set_aside))
+        if general:
             graded = {
-                name: (nb, [note, *notes], in_place)
+                name: (nb, [*general, *notes], in_place)
                 for name, (nb, notes, in_place) in graded.items()
             }
         for name, (nb, notes, in_place) in graded.items():
@@ -147,7 +197,10 @@ class ScreenSubmission:
                     self._move_aside(folder / name, name)  # the notebook as handed in is kept
                 for note in reversed(notes):
                     nb.cells.insert(0, nbformat.v4.new_markdown_cell(f"**Grading note.** {note}"))
-                self._write_new(folder / name, nbformat.writes(nb).encode())
+                # A JSON string may hold a lone surrogate ("\\ud800"), which UTF-8 cannot: kept as
+                # that escape, so writing the notebook cannot fail.
+                data = nbformat.writes(nb).encode("utf-8", "backslashreplace")
+                self._write_new(folder / name, data)
 
     def _make_real_folders(self, folder: Path, set_aside: list) -> None:
         """Make grading/submitted/<student> and <student>/<assignment> real folders: a link (or
@@ -159,9 +212,8 @@ class ScreenSubmission:
                 mode = None
             if mode is not None and not stat.S_ISDIR(mode):
                 self._move_aside(path, path.name)
-                set_aside.append(
-                    (f"{path.name}/", f"{_kind(mode) or 'a file'} where your folder should be")
-                )
+                why = f"{_kind(mode) or 'a file'} where your folder should be"
+                set_aside.append((f"{path.name}/", why, None))
                 mode = None
             if mode is None:
                 os.mkdir(path, 0o755)
@@ -208,14 +260,14 @@ class ScreenSubmission:
             graded[name] = (
                 nb,
                 [
-                    f"You handed this notebook in as {renamed}; it was graded as {name}, the name "
-                    "the exercise has."
+                    f"You handed this notebook in as {_quoted(renamed)}; it was graded as {name}, "
+                    "the name the exercise has."
                 ],
                 False,
             )
         else:
             for name in missing:
-                found = ", ".join(others) or "no other notebook"
+                found = ", ".join(map(_quoted, others)) or "no other notebook"
                 graded[name] = (
                     self._exercise(assignment, name),
                     [
@@ -226,20 +278,34 @@ class ScreenSubmission:
                 )
         return graded
 
-    def _record_set_aside(self, set_aside: list[tuple[str, str]]) -> str:
-        """Write GRADING-NOTE.txt beside what was set aside; the note for the graded notebook."""
-        shown = 20  # the notebook's note names this many; GRADING-NOTE.txt names them all
-        listing = "; ".join(f"{path} ({why})" for path, why in set_aside[:shown])
-        more = f"; and {len(set_aside) - shown} more" if len(set_aside) > shown else ""
-        note = (
-            "These files of your submission were set aside, neither graded nor copied into your "
-            f"feedback: {listing}{more}. They are kept, untouched, with your instructor. Hand in "
-            f"plain files (no links), and extra files of at most {_mib(self.max_extra_file_bytes)} "
-            "each."
+    def _record_set_aside(self, set_aside: list[tuple[str, str, bytes | None]]) -> str:
+        """Write GRADING-NOTE.txt beside what was set aside (UTF-8 text: every name escaped); the
+        note for the graded notebook. `set_aside`: (where it is kept, relative to the submission's
+        folder in rejected/, why, the name it had if that could not be shown)."""
+
+        def entry(relative, why, original, markdown):
+            named = f" {_quoted(original, markdown)}" if original is not None else ""
+            return f"{_quoted(relative, markdown)} ({why}{named})"
+
+        def note(markdown):
+            first = 20  # the notebook's note names this many; GRADING-NOTE.txt names them all
+            listing = "; ".join(entry(*item, markdown) for item in set_aside[:first])
+            more = f"; and {len(set_aside) - first} more" if len(set_aside) > first else ""
+            return (
+                "These files of your submission were set aside, neither graded nor copied into "
+                f"your feedback: {listing}{more}. They are kept, untouched, with your instructor. "
+                "Hand in plain files (no links) named in UTF-8 text, and extra files of at most "
+                f"{_mib(self.max_extra_file_bytes)} each."
+            )
+
+        every = "\n".join(
+            f"{_quoted(relative, False)}: {why}"
+            + (f" {_quoted(original, False)}" if original is not None else "")
+            for relative, why, original in set_aside
         )
-        every = "\n".join(f"{path}: {why}" for path, why in set_aside)
-        self._write_new(self._rejected_folder() / NOTE_FILE, f"{note}\n\n{every}\n".encode())
-        return note
+        text = f"{note(markdown=False)}\n\n{every}\n"
+        self._write_new(self._rejected_folder() / NOTE_FILE, text.encode("utf-8"))
+        return note(markdown=True)
 
     def _as_released(self, nb: NotebookNode, assignment: str, name: str) -> list[str]:
         """With the gradebook: `nb`'s nbgrader metadata made the release's and its missing test and
@@ -260,37 +326,48 @@ class ScreenSubmission:
             nb, self._exercise(assignment, name), released
         )
 
-    def _walk(
-        self, folder: Path, prefix: str, set_aside: list, budget: list[int]
-    ) -> dict[str, int]:
+    def _walk(self, folder: Path, set_aside: list) -> dict[str, int]:
         """Every plain file under `folder` as {path relative to the submission: apparent size},
-        seen with lstat; every other kind of entry, and entries past the count limit, set aside."""
+        seen with lstat, in name order (a folder's files before its next sibling's); every other
+        kind of entry, a file whose name cannot be shown, a folder nested deeper than MAX_DEPTH,
+        and entries past the count limit, set aside. A stack of folders, not recursion: a student
+        chooses how deep their folders go."""
         plain = {}
-        for name in sorted(os.listdir(folder)):
-            path, relative = folder / name, prefix + name
-            budget[0] -= 1
-            if budget[0] < 0:
-                self._move_aside(path, relative)
-                set_aside.append(
-                    (relative, f"more than {self.max_extra_files} files in the submission")
-                )
+        budget, unreadable = self.max_extra_files, 0
+        # Each folder being listed: (its entries still to see, its path relative to the submission).
+        stack = [(iter(sorted(os.listdir(os.fsencode(folder)))), "")]
+        while stack:
+            entries, prefix = stack[-1]
+            raw = next(entries, None)  # a name, as the bytes it is on disk
+            if raw is None:
+                stack.pop()
                 continue
+            path = folder / prefix / os.fsdecode(raw)
+            original = None if is_showable(raw) else raw
+            if original is None:
+                relative = prefix + raw.decode("utf-8")
+            else:  # kept under a name of the grader's, the student's shown in the notes
+                unreadable += 1
+                relative = f"{prefix}{UNREADABLE_NAME}-{unreadable}"
+            budget -= 1
             info = os.lstat(path)
             kind = _kind(info.st_mode)
-            if kind is None and stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+            if budget < 0:
+                kind = f"more than {self.max_extra_files} files in the submission"
+            elif original is not None:
+                kind = "its name is not UTF-8 text or holds a control character; it was named"
+            elif kind is None and stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
                 kind = f"a hard link: one of {info.st_nlink} names of the same file"
-            if (
-                kind is None
-                and stat.S_ISDIR(info.st_mode)
-                and not prefix
-                and name.endswith(".ipynb")
-            ):
-                kind = "a folder named like a notebook"  # nbgrader would try to read it as one
+            elif kind is None and stat.S_ISDIR(info.st_mode):
+                if not prefix and raw.endswith(b".ipynb"):
+                    kind = "a folder named like a notebook"  # nbgrader would try to read it as one
+                elif relative.count("/") >= MAX_DEPTH:  # moved whole, never listed
+                    kind = f"folders nested more than {MAX_DEPTH} deep"
             if kind:
                 self._move_aside(path, relative)
-                set_aside.append((relative, kind))
+                set_aside.append((relative, kind, original))
             elif stat.S_ISDIR(info.st_mode):
-                plain.update(self._walk(path, relative + "/", set_aside, budget))
+                stack.append((iter(sorted(os.listdir(os.fsencode(path)))), relative + "/"))
             else:
                 plain[relative] = info.st_size
         return plain
@@ -310,7 +387,7 @@ class ScreenSubmission:
                 total += size
                 continue
             self._move_aside(folder / relative, relative)
-            set_aside.append((relative, why))
+            set_aside.append((relative, why, None))
 
     # --------------------------------------------------------------------------------------------
     # Files: seen, read and written without following a link

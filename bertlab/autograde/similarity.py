@@ -13,7 +13,10 @@ What is compared. A student's code is every code cell of their notebooks except 
 template's own cells handed back unchanged: the solution cells, the cells they added, and any
 template cell they edited, in notebook order. The released notebooks' code (exercises/<assignment>/)
 is boilerplate: code every student was given is nobody's copying, so two students who hand in the
-untouched exercise share nothing. Nothing is run; the notebooks are read as JSON.
+untouched exercise share nothing. Nothing is run; the notebooks are read as JSON. Every name and
+byte is the student's: a file or student folder whose name is not plain text (not UTF-8, or with a
+newline) is listed as skipped, escaped, and not read; a notebook is read up to MAX_NOTEBOOK_BYTES,
+its first MAX_CODE_CELLS code cells and MAX_CODE_CHARS of code, so that one flood costs little.
 
 How. copydetect (https://github.com/blingenf/copydetect) fingerprints each student's code as MOSS
 does: it tokenizes the code (names become V, F and O, strings S, comments and layout go), hashes
@@ -59,6 +62,7 @@ from copydetect import CodeFingerprint, compare_files
 from copydetect.utils import get_token_coverage, highlight_overlap
 
 from .._cli import ArgumentParser, user_input
+from .ids import is_showable, shown
 
 MAX_NOTEBOOK_BYTES = (
     16 * 1024 * 1024
@@ -66,6 +70,9 @@ MAX_NOTEBOOK_BYTES = (
 # A whole solution of an assignment is about 5,000 characters of code; a student's code past this
 # bound is not compared (and the report says so), so that one flood cannot slow every comparison.
 MAX_CODE_CHARS = 200_000
+# A notebook of the course has about 60 cells; past this many code cells the rest of a notebook is
+# not read (and the report says so), so that 50,000 cells cost no more than this many.
+MAX_CODE_CELLS = 2_000
 NOISE_TOKENS = (
     25  # copydetect's default: shorter runs of tokenized code are too common to mean anything
 )
@@ -92,7 +99,7 @@ class Skipped:
     """A file or folder that was not compared, and why (it is listed in the report)."""
 
     student: str
-    path: str
+    path: str  # as it may be shown: escaped by ids.shown if the name is not plain text
     reason: str
 
 
@@ -152,11 +159,13 @@ def read_notebook(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES) -> dict:
     return nb
 
 
-def code_cells(nb: dict) -> list[tuple[str, bool]]:
-    """(source, is a solution cell) of each code cell of a notebook read by `read_notebook`, with
-    anything malformed in a cell read as nothing rather than trusted."""
+def code_cells(nb: dict, max_cells: int = MAX_CODE_CELLS) -> list[tuple[str, bool]]:
+    """(source, is a solution cell) of each of the first `max_cells` code cells of a notebook read
+    by `read_notebook`, with anything malformed in a cell read as nothing rather than trusted."""
     found = []
     for cell in nb["cells"]:
+        if len(found) == max_cells:
+            break
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         source = cell.get("source", "")
@@ -164,6 +173,9 @@ def code_cells(nb: dict) -> list[tuple[str, bool]]:
             source = "".join(part for part in source if isinstance(part, str))
         if not isinstance(source, str):
             continue
+        # JSON may spell a lone surrogate ("\ud800"), which no UTF-8 report can hold: kept as
+        # that escape, so that writing the report cannot fail.
+        source = source.encode("utf-8", "backslashreplace").decode("utf-8")
         metadata = cell.get("metadata")
         nbgrader = metadata.get("nbgrader") if isinstance(metadata, dict) else None
         found.append((source, isinstance(nbgrader, dict) and nbgrader.get("solution") is True))
@@ -204,22 +216,45 @@ def collect(
 ) -> tuple[list[Submission], list[Skipped]]:
     """Every student's submission of `assignment` in `submitted`/<student>/<assignment>/, and what
     was skipped: links, FIFOs and other non-files, unreadable notebooks, files that are not
-    notebooks, and students with no notebook left to compare."""
+    notebooks, names that are not plain text (not UTF-8, or with a control character such as a
+    newline: they could not be written in the report as they are), and students with no notebook
+    left to compare. Names are listed as bytes."""
     submissions, skipped = [], []
     if not submitted.is_dir():
         return submissions, skipped
-    for student_dir in sorted(submitted.iterdir()):
-        student = student_dir.name
+    for raw_student in sorted(os.listdir(os.fsencode(submitted))):
+        student_dir = submitted / os.fsdecode(raw_student)
         folder = student_dir / assignment
         if not os.path.lexists(folder):
             continue
+        if not is_showable(raw_student):
+            skipped.append(
+                Skipped(
+                    shown(raw_student),
+                    shown(str(folder)),
+                    "the student folder's name is not plain text (not UTF-8, or a control "
+                    "character): not compared (make autograde sets it aside)",
+                )
+            )
+            continue
+        student = raw_student.decode("utf-8")
         if student_dir.is_symlink() or folder.is_symlink() or not folder.is_dir():
             skipped.append(
                 Skipped(student, str(folder), "is not a folder (a link or a file): not followed")
             )
             continue
         code, names = [], []
-        for path in sorted(folder.iterdir()):
+        for raw in sorted(os.listdir(os.fsencode(folder))):
+            path = folder / os.fsdecode(raw)
+            if not is_showable(raw):
+                skipped.append(
+                    Skipped(
+                        student,
+                        shown(str(path)),
+                        "its name is not plain text (not UTF-8, or a control character): not read",
+                    )
+                )
+                continue
             if path.name == "timestamp.txt" and path.is_file() and not path.is_symlink():
                 continue  # nbgrader's own record of when it was handed in
             if path.is_dir() and not path.is_symlink():
@@ -233,6 +268,16 @@ def collect(
             except UnreadableFile as reason:
                 skipped.append(Skipped(student, str(path), str(reason)))
                 continue
+            if sum(isinstance(c, dict) and c.get("cell_type") == "code" for c in nb["cells"]) > (
+                MAX_CODE_CELLS
+            ):
+                skipped.append(
+                    Skipped(
+                        student,
+                        str(path),
+                        f"has more than {MAX_CODE_CELLS} code cells: only the first are compared",
+                    )
+                )
             code.append(student_code(nb, path.name, given))
             names.append(path.name)
         code = "\n".join(code)
