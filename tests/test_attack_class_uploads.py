@@ -158,6 +158,10 @@ def lms_export(course: Path, path: Path) -> dict[str, str]:
 
 
 COLLECTED = {"alice": FULL, "carol": FULL, "dave": FULL}  # student: the scores they must get
+ROSTER = {"alice": {"first_name": "Jane, \"JJ\"", "last_name": '=HYPERLINK("http://127.0.0.1:9/","x")',
+                    "email": "+1@example.org"},
+          "carol": {"first_name": "@SUM(1+1)", "last_name": "-2+3", "email": "\tcarol@example.org"},
+          "dave": {"first_name": "Dave\nNewline", "last_name": "O'Brien", "email": "dave@example.org"}}
 REFUSED_UPLOADS = ["eve", "frank", "grace", "heidi", "ivan", "mallory", "ghost"]
 
 
@@ -339,6 +343,11 @@ os.execv({str(bin_dir / 'nbgrader')!r}, [{str(bin_dir / 'nbgrader')!r}, *sys.arg
         steps["autograde"] = make(course, "autograde", ASSIGNMENT=ASSIGNMENT, JOBS="2", NBGRADER=str(wrapper))
     steps["autograde again"] = make(course, "autograde", ASSIGNMENT=ASSIGNMENT, JOBS="2", NBGRADER=str(wrapper))
     steps["feedback"] = make(course, "feedback", ASSIGNMENT=ASSIGNMENT, NBGRADER=str(wrapper))
+    # Names an LMS roster could hold, put in the gradebook before the export: columns and formulas.
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{course / 'grading' / 'gradebook.db'}") as gradebook:
+        for student, names in ROSTER.items():
+            gradebook.update_or_create_student(student, **names)
     steps["grades"] = make(course, "grades", NBGRADER=str(wrapper))
     steps["similarity"] = make(course, "similarity", ASSIGNMENT=ASSIGNMENT, NBGRADER=str(wrapper))
     return {"course": course, "steps": steps, "before": before, "peak": memory.peak, "log": tools / "nbgrader.log",
@@ -433,14 +442,25 @@ def test_the_gradebook_time_is_the_collection_time(graded):
 
 
 def test_grades_csv_is_the_gradebook_and_starts_no_formula(graded):
+    """Read back with the csv module, grades.csv holds the gradebook's rows: ids, names (a comma, a
+    quote or a newline in one stays in its cell) and scores, a text that would start a formula shown
+    as text (a single quote in front, which a spreadsheet does not display)."""
     from nbgrader.api import Gradebook
+
+    def as_text(value):
+        return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
     course = graded["course"]
     with open(course / "grading" / "grades.csv", newline="", encoding="utf-8") as file:
         rows = list(csv.DictReader(file))
     with Gradebook(f"sqlite:///{course / 'grading' / 'gradebook.db'}") as gradebook:
-        expected = {(s.student.id, s.assignment.name): s.score for s in gradebook.assignment_submissions(ASSIGNMENT)}
-    assert {(row["student_id"], row["assignment"]): float(row["score"]) for row in rows} == expected
+        expected = {(s.student.id, s.assignment.name): (as_text(s.student.first_name or ""),
+                                                        as_text(s.student.last_name or ""),
+                                                        as_text(s.student.email or ""), s.score)
+                    for s in gradebook.assignment_submissions(ASSIGNMENT)}
+    assert {(row["student_id"], row["assignment"]): (row["first_name"], row["last_name"], row["email"],
+                                                     float(row["score"])) for row in rows} == expected
+    assert {name for row in rows for name in (row["first_name"], row["last_name"])} >= {"O'Brien", "'-2+3"}
     for row in rows:
         for value in row.values():
             assert not value.startswith(("=", "+", "@", "\t", "\r")) and not re.match(r"-[^0-9.]", value), row

@@ -633,4 +633,4 @@ def test_a_students_own_timestamp_is_replaced_by_the_collection_time_with_a_note
     screen(course, "from-2099")
     assert not (folder / "timestamp.txt").read_text().startswith("2099")
     said = notes(graded_notebook(course, "from-2099"))
-    assert "Your timestamp.txt said '2099-01-01 00:00:00.000000 UTC'" in said
+    assert "Your timestamp.txt was '2099-01-01 00:00:00.000000 UTC'" in said

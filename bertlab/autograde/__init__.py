@@ -2,7 +2,8 @@
 stage, in the order a submission meets them:
 
 1. `screen.ScreenSubmission` (nbgrader's pre-convert hook): every file of a submission seen with
-   `lstat`; links, pipes, sockets, devices and oversized extra files set aside in grading/rejected/;
+   `lstat`; links, pipes, sockets, devices, oversized extra files and names that are not UTF-8 set
+   aside in grading/rejected/; timestamp.txt made the collection time;
    a notebook that is unreadable, huge or renamed set right or replaced by the untouched exercise;
    then `metadata`: each notebook's nbgrader metadata made what the gradebook has. A note at the
    top of the graded notebook, and so of the feedback, says what was done and why.
@@ -17,6 +18,12 @@ stage, in the order a submission meets them:
    a hidden test; `RestoreHiddenTests` gives a test cell handed in as released its hidden part back
    before nbgrader compares it with the gradebook.
 6. `similarity`: pairs of submissions whose code is alike (`make similarity`); it runs nothing.
+
+Around them: `ids`, the one rule a student id keeps to, checked before any command sees an id;
+`collect`, an LMS export screened upload by upload (`make collect`); `stamps`, the time the grader
+collected a submission, the only time the gradebook uses; `safe_html`, feedback pages that run
+nothing of a student's (nh3, a Content-Security-Policy, MathJax served beside the page); and
+`export`, grades.csv through the csv module with formulas neutralised (`make grades`).
 
 `python -m bertlab.autograde` is the command line the Makefile's grading targets use (screen,
 autograde only what is new, regrade, feedback). The checks the notebooks import stay where they

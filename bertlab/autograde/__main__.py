@@ -416,9 +416,7 @@ class Course:
                 return _read_record(self.graded / student / f"{assignment}.feedback")
 
             stale = [
-                s
-                for s in graded
-                if made_for(s) != _read_record(self.graded_record(assignment, s))
+                s for s in graded if made_for(s) != _read_record(self.graded_record(assignment, s))
             ]
             for student in stale:  # nbgrader, not forced, makes the missing ones and skips the rest
                 shutil.rmtree(self.feedback_folder / student / assignment, ignore_errors=True)

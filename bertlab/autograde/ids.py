@@ -53,8 +53,7 @@ def shown(name, html: bool = False) -> str:
         name = os.fsencode(name)
     text = name.decode("utf-8", errors="backslashreplace")
     text = "".join(
-        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
-        for ch in text
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
     )
     if html:
         for special, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;")):

@@ -488,9 +488,10 @@ def _children(pid: int) -> list[int]:
             try:
                 # The parent id: the 2nd field after the command's name (which ends at the last
                 # ')': a name may hold spaces and brackets).
-                if entry.name.isdigit() and int(
-                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
-                ) == pid:
+                if (
+                    entry.name.isdigit()
+                    and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid
+                ):
                     found.append(int(entry.name))
             except (OSError, IndexError, ValueError):  # it ended meanwhile
                 continue
