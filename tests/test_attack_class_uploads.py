@@ -14,7 +14,8 @@ The class:
   notebook whose name is not UTF-8, an extra file whose name is not UTF-8; files dated 2099; HTML that
   runs script in Markdown cells, in outputs and in a file name the grading note quotes; a hook that
   records a test's answers again; a forged and a garbage `timestamp.txt`; a kernel that floods the
-  folder of its sockets and builds a 3,000-deep folder chain there; a notebook of 50,000 cells.
+  folder of its sockets and builds a 3,000-deep folder chain there; a try-it cell whose result holds
+  a 20,000-digit integer, an answer nested 5,000 deep; a notebook of 50,000 cells.
 
 The promises (issue #19): every make target exits 0; each student earns exactly what the honest
 part of their notebook earns, and every honest student and bystander keeps full marks; an upload
@@ -254,6 +255,34 @@ os.chdir(os.path.expanduser("~"))
 '''
 
 
+# Poison that must cost only what it poisons: a try-it cell whose result holds a 20,000-digit
+# integer (an ungraded cell: it costs nothing), and an answer nested 5,000 deep for the one visible
+# test that calls sinusoidal_positions(4, 6) (that test alone fails; the tests after it run).
+INTEGER_BOMB = """\
+import sys
+from IPython.display import display
+sys.set_int_max_str_digits(0)
+display({"application/json": {"n": 10 ** 20000}}, raw=True)
+"""
+DEPTH_BOMB = """\
+import sys
+sys.setrecursionlimit(100_000)
+_sinusoidal_positions = sinusoidal_positions
+def sinusoidal_positions(num_positions, hidden_size):
+    if (num_positions, hidden_size) == (4, 6):
+        deep = []
+        for _ in range(5000):
+            deep = [deep]
+        return deep
+    return _sinusoidal_positions(num_positions, hidden_size)
+"""
+
+
+def try_it_cell(nb):
+    """The first of the student's own "Try it" cells."""
+    return next(c for c in nb.cells if c.cell_type == "code" and c.source.startswith("# Try it"))
+
+
 def future_dates(folder: Path) -> None:
     when = datetime(2099, 1, 1, tzinfo=timezone.utc).timestamp()
     for path in [*folder.rglob("*"), folder]:
@@ -288,6 +317,12 @@ FOLDERS = {
                           FULL),
     "floods_the_sockets": (lambda course, folder: (folder / NOTEBOOK).write_bytes(solved(course, lambda nb:
                            nb.cells.append(nbformat.v4.new_code_cell(SOCKETS_FLOOD)))), FULL),
+    "integer_bomb_in_a_try_it_cell": (lambda course, folder: (folder / NOTEBOOK).write_bytes(solved(course, lambda nb:
+                                      setattr(try_it_cell(nb), "source", INTEGER_BOMB))), FULL),
+    "depth_bomb_in_an_answer": (lambda course, folder: (folder / NOTEBOOK).write_bytes(solved(course, lambda nb:
+                                nb.cells.insert(nb.cells.index(cell_of(nb, "embeddings")),
+                                                nbformat.v4.new_code_cell(DEPTH_BOMB)))),
+                                {**FULL, "test_embeddings_sinusoids": 0}),
     "fifty_thousand_cells": (lambda course, folder: (folder / NOTEBOOK).write_bytes(solved(course, lambda nb:
                              nb.cells.extend(nbformat.v4.new_code_cell("") for _ in range(50_000)))), FULL),
 }

@@ -262,6 +262,12 @@ class BoundedKernelClient(AsyncKernelClient):
 # ------------------------------------------------------------------------------------------------
 
 
+def stdout_note(text: str) -> NotebookNode:
+    """A note of the grader's on a cell, shown as the cell's stdout (not an error: a note costs no
+    points by itself)."""
+    return NotebookNode(output_type="stream", name="stdout", text=text)
+
+
 def output_bytes(output) -> int:
     """About how many bytes an output takes in the notebook (its JSON)."""
     return len(json.dumps(output, default=str))
@@ -475,24 +481,17 @@ class SandboxedExecute(Execute):
             if not self._stray_noted:
                 self._stray_noted = True
                 cell.outputs.append(
-                    NotebookNode(
-                        output_type="stream",
-                        name="stdout",
-                        text="\nnot kept: answers recorded outside a test cell count for "
-                        "nothing.\n",
+                    stdout_note(
+                        "\nnot kept: answers recorded outside a test cell count for nothing.\n"
                     )
                 )
             return None
         if records:
             if self._answers_bytes + size > self.answer_bytes:
                 cell.outputs.append(
-                    NotebookNode(
-                        output_type="stream",
-                        name="stdout",
-                        text=(
-                            "\noutput cut: this test's recorded answers are over "
-                            f"{self._mib(self.answer_bytes)}; they were not kept.\n"
-                        ),
+                    stdout_note(
+                        "\noutput cut: this test's recorded answers are over "
+                        f"{self._mib(self.answer_bytes)}; they were not kept.\n"
                     )
                 )
                 return None
@@ -522,11 +521,7 @@ class SandboxedExecute(Execute):
         if not self._unreadable_noted:
             self._unreadable_noted = True
             cell.outputs.append(
-                NotebookNode(
-                    output_type="stream",
-                    name="stdout",
-                    text=f"\nnot kept: an output the grader could not read ({why}).\n",
-                )
+                stdout_note(f"\nnot kept: an output the grader could not read ({why}).\n")
             )
         return None
 
@@ -537,13 +532,7 @@ class SandboxedExecute(Execute):
     def _cut_output(self, cell, why: str):
         if not self._cut:
             self._cut = True
-            cell.outputs.append(
-                NotebookNode(
-                    output_type="stream",
-                    name="stdout",
-                    text=f"\noutput cut: {why}; the rest was not kept.\n",
-                )
-            )
+            cell.outputs.append(stdout_note(f"\noutput cut: {why}; the rest was not kept.\n"))
         return None
 
     def _note_oversized(self, cell):
