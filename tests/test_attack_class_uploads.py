@@ -324,7 +324,7 @@ FOLDERS = {
                                                 nbformat.v4.new_code_cell(DEPTH_BOMB)))),
                                 {**FULL, "test_embeddings_sinusoids": 0}),
     "fifty_thousand_cells": (lambda course, folder: (folder / NOTEBOOK).write_bytes(solved(course, lambda nb:
-                             nb.cells.extend(nbformat.v4.new_code_cell("") for _ in range(50_000)))), FULL),
+                             nb.cells.extend(nbformat.v4.new_code_cell("", id=f"empty-{n}") for n in range(50_000)))), FULL),
 }
 BAD_FOLDERS = ["*", "-rf", "new\nline"]  # each holds a solved notebook, and is set aside, not graded
 
