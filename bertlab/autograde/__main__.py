@@ -29,7 +29,6 @@ import hashlib
 import os
 import secrets
 import shlex
-import shutil
 import stat
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from pathlib import Path
 
 from bertlab.autograde.ids import RULE, check_student_id, is_student_id, shown
 from bertlab.autograde.safe_html import install_assets
+from bertlab.autograde.sandbox import remove_entry
 
 BAD_IDS = "bad-ids"  # grading/rejected/bad-ids/<n>/: a submitted folder whose name is no student id
 
@@ -419,7 +419,7 @@ class Course:
                 s for s in graded if made_for(s) != _read_record(self.graded_record(assignment, s))
             ]
             for student in stale:  # nbgrader, not forced, makes the missing ones and skips the rest
-                shutil.rmtree(self.feedback_folder / student / assignment, ignore_errors=True)
+                remove_entry(self.feedback_folder / student / assignment)
             if stale and self.run("generate_feedback", assignment).returncode != 0:
                 status = 1
             for student in stale:

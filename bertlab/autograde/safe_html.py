@@ -31,6 +31,8 @@ from pathlib import Path
 import nh3
 from nbconvert.exporters import HTMLExporter
 
+from bertlab.autograde.sandbox import remove_entry
+
 # The folder, next to each feedback page, that holds the page's scripts (install_assets).
 ASSETS = "feedback-assets"
 MATHJAX = "tex-svg.js"  # MathJax 3: TeX in, SVG out (no web fonts to load)
@@ -210,14 +212,6 @@ def _write_if_changed(path: Path, data: bytes) -> None:
     os.replace(new, path)
 
 
-def _remove(path: Path) -> None:
-    """Remove whatever is at `path` (file, link or folder; links are not followed)."""
-    if path.is_symlink() or (path.exists() and not path.is_dir()):
-        path.unlink()
-    elif path.is_dir():
-        shutil.rmtree(path)
-
-
 def install_assets(folder: Path, shared: Path) -> None:
     """Put the scripts a feedback page loads into `folder/feedback-assets/`: hard links to one
     shared copy in `shared` (made or refreshed here), or copies where a link cannot be made (a
@@ -234,7 +228,7 @@ def install_assets(folder: Path, shared: Path) -> None:
     _write_if_changed(shared / MATHJAX, mathjax_file().read_bytes())
     _write_if_changed(shared / MATHJAX_CONFIG, MATHJAX_SETTINGS.encode())
     target = folder / ASSETS
-    _remove(target)
+    remove_entry(target)
     target.mkdir()
     for name in (MATHJAX_CONFIG, MATHJAX):
         try:

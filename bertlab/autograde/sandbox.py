@@ -534,6 +534,19 @@ def remove_tree(path: Path | str) -> None:
     os.rmdir(path)
 
 
+def remove_entry(path: Path | str) -> None:
+    """Remove whatever is at `path`, if anything: a link or a file by unlinking it (a link is not
+    followed), a folder with remove_tree (a student's tree may be of any depth)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(info.st_mode):
+        remove_tree(path)
+    else:
+        os.unlink(path)
+
+
 def _exists(name: str, folder: int) -> bool:
     try:
         os.stat(name, dir_fd=folder, follow_symlinks=False)
