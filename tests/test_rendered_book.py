@@ -118,6 +118,15 @@ def browser(server):
         chromium.close()
 
 
+def settle(page) -> None:
+    """Wait until the page a reader opened is finished: every image loaded (or failed: `complete`
+    either way) and MathJax's typesetting done. Not Playwright's "networkidle": a heuristic of
+    500 ms without requests, which a reused tab in CI once never reached in 30 s."""
+    page.wait_for_function("() => document.readyState === 'complete' && "
+                           "Array.from(document.images).every((img) => img.complete)")
+    page.evaluate("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+
+
 # What a reader can see of a broken cell: myst-nb renders an exception as a traceback output, and
 # text a cell wrote to stderr (a warning, a progress bar) as a stderr output.
 PAGE_REPORT = """() => {
@@ -154,8 +163,7 @@ def page_reports(browser, server) -> dict[str, dict]:
         page.on("requestfailed", lambda request, problems=problems: problems.append(
             f"request failed: {request.url} ({request.failure})"))
         response = page.goto(f"{server}/{page_path}.html", wait_until="load")
-        page.wait_for_load_state("networkidle")
-        page.evaluate("() => window.MathJax && MathJax.startup && MathJax.startup.promise")  # typeset done
+        settle(page)
         report = page.evaluate(PAGE_REPORT)
         report["status"] = response.status if response else None
         report["problems"] = problems
@@ -234,7 +242,7 @@ def layouts(browser, server) -> dict[tuple[str, int], dict]:
         page = browser.new_page(viewport={"width": width, "height": 900})
         for page_path in toc_pages():
             page.goto(f"{server}/{page_path}.html", wait_until="load")
-            page.wait_for_load_state("networkidle")
+            settle(page)
             reports[page_path, width] = page.evaluate(LAYOUT_REPORT)
         page.close()
     return reports
