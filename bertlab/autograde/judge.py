@@ -92,7 +92,7 @@ class JudgeVerdicts(NbGraderPreprocessor):
                 continue
             if namespace is None:
                 namespace = self._setup_namespace(setup)
-            with student_code(code):
+            with student_code(code, given=setup):
                 cell.outputs = self._verdict(
                     grade_id, parts, cell.get("outputs", []), namespace, run_notes.get(index, {})
                 )

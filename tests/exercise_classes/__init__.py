@@ -10,7 +10,10 @@ these:
   listings and cells, adapted only by renaming): built from the book's own sources by
   `book_listing` and `book_cell`, so that the student copies what the book shows today;
 - `alternatives`: correct solutions in other styles than the instructor's (buffers, einsum,
-  float64, helpers in extra cells, prints and plots...): full marks, exactly.
+  float64, helpers in extra cells, prints and plots...): full marks, exactly;
+- `dodgers`: students who reach what one part's rule forbids by plain code other than its name
+  (an object made in another cell, a lambda, a partial, another module path, a magic...):
+  tests/test_rule_dodgers.py shows that exactly that part's rule is broken, in the grader's way.
 """
 
 from __future__ import annotations
@@ -53,12 +56,27 @@ class Student:
 
 
 @dataclass
+class Dodger:
+    """A student whose notebook is the solution, except that one part reaches a forbidden name by a
+    route other than writing it: whole cells of their own in place of solution cells, and cells of
+    their own just before or just after the part's solution cell (a try-it cell)."""
+
+    student: str
+    part: str  # the grade_id of the solution cell whose rule is broken
+    form: str  # how the rule is dodged, in words (for the test's ids and messages)
+    cells: dict[str, str] = field(default_factory=dict)  # grade_id -> the student's whole cell
+    before: list[str] = field(default_factory=list)  # cells put just before the part's cell
+    after: list[str] = field(default_factory=list)  # cells put just after it
+
+
+@dataclass
 class Assignment:
     name: str  # the assignment's folder in solutions/ and exercises/
     points: dict[str, float]  # every graded test cell and its points, in notebook order
     mistakes: list[Mistake | Student] = field(default_factory=list)
     copying: Student | None = None
     alternatives: list[Student] = field(default_factory=list)
+    dodgers: list[Dodger] = field(default_factory=list)
 
 
 def all_assignments() -> dict[str, Assignment]:

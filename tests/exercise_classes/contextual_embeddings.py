@@ -5,7 +5,7 @@ BERT's post-LN one) with dropout checked in training mode, and word vectors of o
 import json
 import re
 
-from . import ROOT, Assignment, Mistake, Student, book_cell, book_listing
+from . import ROOT, Assignment, Dodger, Mistake, Student, book_cell, book_listing
 
 NAME = "02_contextual_embeddings"
 CHAPTER = "02_contextual_embeddings.md"
@@ -529,9 +529,51 @@ ax.set_title("causal attention")
 plt.close(fig)
 '''}
 
+# Students who reach a ready-made piece by a route other than writing its name in the part (#20).
+_COSINE_WITH = """def cosine_similarity(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float({cos}(a, b))
+
+
+def word_vector(encoder, tokenizer, sentence, word, layer):
+    batch = tokenizer(sentence)
+    tokens = tokenizer.convert_ids_to_tokens(batch["input_ids"][0].tolist())
+    pieces = tokenizer.tokenize(word)
+    n = len(pieces)
+    start = next(i for i in range(len(tokens) - n) if tokens[i:i + n] == pieces and not tokens[i + n].startswith("##"))
+    with torch.no_grad():
+        hidden_states = encoder(**batch, output_hidden_states=True).hidden_states
+    return hidden_states[layer][0, start:start + n].mean(dim=0)
+"""
+DODGERS = [
+    Dodger("cosine_module_elsewhere", "contextual_vectors", "a module object made in another cell",
+           before=["cos = nn.CosineSimilarity(dim=0)"], cells={"contextual_vectors": _COSINE_WITH.format(cos="cos")}),
+    Dodger("cosine_getattr", "contextual_vectors", "getattr with the name written out",
+           cells={"contextual_vectors": _COSINE_WITH.format(cos="getattr(F, 'cosine_similarity')")}
+           ),
+    Dodger("cosine_computed_name", "contextual_vectors", "getattr with a name computed at run time",
+           cells={"contextual_vectors": _COSINE_WITH.format(cos="getattr(torch, 'cosine' + '_similarity')")}),
+    Dodger("attention_module_elsewhere", "multi_head_attention", "a ready-made class bound to a new name elsewhere",
+           before=["ReadyMade = nn.MultiheadAttention"],
+           cells={"multi_head_attention": (
+               "class MultiHeadSelfAttention(nn.Module):\n"
+               "    def __init__(self, config):\n"
+               "        super().__init__()\n"
+               "        self.inner = ReadyMade(config.hidden_size, config.num_attention_heads, batch_first=True)\n\n"
+               "    def forward(self, x, attention_mask, bias=None):\n"
+               "        return self.inner(x, x, x, key_padding_mask=attention_mask == 0)\n")}),
+    Dodger("attention_star_import", "attention", "a star import",
+           before=["from torch.nn.functional import *"],
+           cells={"attention": (
+               "def attention(q, k, v, attention_mask, bias=None):\n"
+               "    keep = attention_mask[:, None, None, :].bool()\n"
+               "    return scaled_dot_product_attention(q, k, v, attn_mask=keep), None\n")}),
+]
+
+
 ASSIGNMENT = Assignment(
     NAME,
     points={cell: 1 for cell in ATTENTION + MULTI_HEAD + LAYER + VECTORS},
+    dodgers=DODGERS,
     mistakes=MISTAKES,
     copying=COPYING,
     alternatives=[

@@ -3,7 +3,7 @@ the fixed sinusoids of the original Transformer (a variant the book does not lis
 
 import json
 
-from . import ROOT, Assignment, Mistake, Student, book_listing
+from . import ROOT, Assignment, Dodger, Mistake, Student, book_listing
 
 NAME = "01_input_embeddings"
 
@@ -272,6 +272,32 @@ plt.close(fig)
 ''',
 }
 
+# Students who use the setup's tokenizer or bertlab by a route other than writing it in the part (#20).
+DODGERS = [
+    Dodger("tokenizer_new_name", "wordpiece", "a setup object bound to a new name",
+           before=["tok = tokenizer"],
+           cells={"wordpiece": "def wordpiece(word: str, vocab: set[str], max_chars: int = 100) -> list[str]:\n"
+                               "    return tok.tokenize(word)\n"}),
+    Dodger("wordpiece_rebound", "wordpiece", "a rule-clean def rebound in a try-it cell after it",
+           after=["def quick(word, vocab, max_chars=100):\n    return tokenizer.tokenize(word)\n\n\n"
+                  "wordpiece = quick\nprint(wordpiece('unaffable', vocab))"]),
+    Dodger("sinusoids_lambda", "sinusoidal_positions", "the part defined as a lambda",
+           cells={"sinusoidal_positions": "sinusoidal_positions = lambda num_positions, hidden_size: "
+                                          "bertlab.train.sinusoidal_positions_(nn.Embedding(num_positions, hidden_size)).weight.detach()\n"}),
+    Dodger("embeddings_by_assignment", "embeddings", "a subclass of bertlab's class bound by assignment",
+           cells={"embeddings": "Embeddings = type('Embeddings', (bertlab.model.Embeddings,), {})\n"}),
+    Dodger("embeddings_object_elsewhere", "embeddings", "bertlab reached through an object built in another cell",
+           before=["reference = bertlab.BertModel(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1,\n"
+                   "                                        num_attention_heads=2, intermediate_size=64))"],
+           cells={"embeddings": "class Embeddings(nn.Module):\n"
+                                "    def __init__(self, config):\n"
+                                "        super().__init__()\n"
+                                "        self.inner = type(reference.embeddings)(config)\n\n"
+                                "    def forward(self, input_ids, token_type_ids):\n"
+                                "        return self.inner(input_ids, token_type_ids)\n"}),
+]
+
+
 ASSIGNMENT = Assignment(
     NAME,
     points={"test_wordpiece_worked_examples": 1, "test_wordpiece_unknown_words": 1,
@@ -279,6 +305,7 @@ ASSIGNMENT = Assignment(
             "test_pair_layout_segment_ids": 1, "test_pair_layout_matches_bertlab": 1,
             "test_embeddings_sinusoids": 1, "test_embeddings_sinusoids_table": 1,
             "test_embeddings_module": 1, "test_embeddings_match_bertlab": 2, "test_embeddings_dropout": 1},
+    dodgers=DODGERS,
     mistakes=[
         Mistake("forgets_hashes", "wordpiece",
                 replace='piece = word[start:end] if start == 0 else "##" + word[start:end]',

@@ -6,7 +6,7 @@ part asks for (a list-and-`random.Random` function with another signature, a hea
 `embedding_size`, a loss split four ways), so copying them earns nothing.
 """
 
-from . import Assignment, Mistake, Student, book_listing
+from . import Assignment, Dodger, Mistake, Student, book_listing
 
 MASK_SHARE_GIVEN = '''# The held-out batch (given): masked_input_ids and labels (16, 128), logits (16, 128, 8192).
 heldout_masked, heldout_labels, heldout_logits = heldout_batch(seed=0)
@@ -321,12 +321,39 @@ lowest_kind = sorted(["kept", "random", "mask"], key=lambda kind: float(heldout_
 print(f"debug: {mask_count=} {chosen_count=} {mask_share=:.4f} {lowest_kind=}")
 '''
 
+# Students who use bertlab's pieces by a route other than writing them in the part (#20).
+DODGERS = [
+    Dodger("head_from_model_elsewhere", "mlm_head", "the setup's model reached under a new name",
+           before=["trained = model"],
+           cells={"mlm_head": "class MaskedLMHead(nn.Module):\n"
+                              "    def __init__(self, config, embedding_size=None):\n"
+                              "        super().__init__()\n"
+                              "        self.inner = type(trained.mlm)(config)\n\n"
+                              "    def forward(self, hidden, word_embeddings):\n"
+                              "        return self.inner(hidden, word_embeddings)\n"}),
+    Dodger("head_magic_cell", "mlm_head", "the part in a cell that begins with %%time",
+           cells={"mlm_head": "%%time\nMaskedLMHead = bertlab.model.MaskedLMHead\n"}),
+    Dodger("kinds_through_dict", "loss_by_kind", "a forbidden function kept in a dictionary of another cell",
+           before=["helpers = {}\nhelpers['nll'] = bertlab.model.masked_lm_loss"],
+           cells={"loss_by_kind": "def loss_by_kind(logits, labels, masked_input_ids, mask_token_id):\n"
+                                  "    shown = masked_input_ids\n"
+                                  "    def kind(keep):\n"
+                                  "        return helpers['nll'](logits, labels.masked_fill(~keep, IGNORE_INDEX))\n"
+                                  "    is_mask = shown == mask_token_id\n"
+                                  "    is_kept = ~is_mask & (shown == labels)\n"
+                                  "    return {'all': kind(labels != IGNORE_INDEX), 'mask': kind(is_mask),\n"
+                                  "            'random': kind(~is_mask & ~is_kept & (labels != IGNORE_INDEX)),\n"
+                                  "            'kept': kind(is_kept)}\n"}),
+]
+
+
 ASSIGNMENT = Assignment(
     "03_masked_lm",
     points={"test_mask_words_labels": 1, "test_mask_words_count": 1, "test_mask_words_seeded": 1,
             "test_mask_words_split": 1, "test_mlm_head_parameters": 1, "test_mlm_head_tied": 1,
             "test_mlm_head_matches_bertlab": 1, "test_loss_by_kind_small_case": 1,
             "test_loss_by_kind_matches_bertlab": 1, "test_mask_share": 0.5, "test_lowest_kind": 0.5},
+    dodgers=DODGERS,
     mistakes=[
         # Part 1: Python's round() (halves to even: round(4.5) == 4) for the count.
         Mistake("round_half_to_even", "mask_words",

@@ -6,7 +6,7 @@ log_softmax (5, one point per term and one for the total with its gradient). Eac
 PyTorch's cross-entropy out of the solution.
 """
 
-from . import Assignment, Mistake, Student, book_listing
+from . import Assignment, Dodger, Mistake, Student, book_listing
 
 ASSIGNMENT_NAME = "04_next_sentence"
 
@@ -283,6 +283,46 @@ class NextSentenceHead(nn.Module):
 ''',
     })
 
+# Students who keep PyTorch's cross-entropy in part 3 by a route other than writing its name in the
+# part (issue #20): each loses that part's five points, and only them.
+_LOSS_WITH = """def pretraining_loss(prediction_logits, labels, seq_relationship_logits, next_sentence_label):
+    masked = labels != IGNORE_INDEX
+    mlm_loss = {ce}(prediction_logits.float()[masked], labels[masked])
+    nsp_loss = {ce}(seq_relationship_logits.float(), next_sentence_label)
+    return mlm_loss + nsp_loss, mlm_loss, nsp_loss
+"""
+DODGERS = [
+    Dodger("loss_object_elsewhere", "pretraining_loss", "a loss object made in another cell",
+           before=["criterion = nn.CrossEntropyLoss()"], cells={"pretraining_loss": _LOSS_WITH.format(ce="criterion")}),
+    Dodger("loss_lambda", "pretraining_loss", "a lambda over the forbidden function",
+           before=["ce = lambda logits, target: F.cross_entropy(logits, target)"],
+           cells={"pretraining_loss": _LOSS_WITH.format(ce="ce")}),
+    Dodger("loss_partial", "pretraining_loss", "functools.partial over the forbidden function",
+           before=["import functools\n\nmean_ce = functools.partial(F.cross_entropy, reduction='mean')"],
+           cells={"pretraining_loss": _LOSS_WITH.format(ce="mean_ce")}),
+    Dodger("loss_tuple", "pretraining_loss", "two names bound in one tuple assignment",
+           before=["ce, log_probs_of = F.cross_entropy, F.log_softmax"],
+           cells={"pretraining_loss": _LOSS_WITH.format(ce="ce")}),
+    Dodger("loss_annotated", "pretraining_loss", "an annotated assignment",
+           before=["from typing import Callable\n\nce: Callable[..., torch.Tensor] = F.cross_entropy"],
+           cells={"pretraining_loss": _LOSS_WITH.format(ce="ce")}),
+    Dodger("loss_own_class", "pretraining_loss", "a class of one's own around the call, instantiated elsewhere",
+           before=["class MeanNLL(nn.Module):\n    def forward(self, logits, target):\n"
+                   "        return F.cross_entropy(logits, target)",
+                   "mean_nll = MeanNLL()"],
+           cells={"pretraining_loss": _LOSS_WITH.format(ce="mean_nll")}),
+    Dodger("loss_module_path", "pretraining_loss", "the class by its longer module path",
+           cells={"pretraining_loss": _LOSS_WITH.format(ce="torch.nn.modules.loss.CrossEntropyLoss()")}),
+    Dodger("loss_torch_c", "pretraining_loss", "torch's private twin, torch._C._nn",
+           cells={"pretraining_loss": _LOSS_WITH.format(ce="torch._C._nn.cross_entropy_loss").replace(
+               "next_sentence_label)\n", "next_sentence_label, None, 1)\n").replace("labels[masked])", "labels[masked], None, 1)")}),
+    Dodger("loss_aten", "pretraining_loss", "the aten operator, torch.ops.aten",
+           cells={"pretraining_loss": _LOSS_WITH.format(ce="torch.ops.aten.cross_entropy_loss")}),
+    Dodger("loss_magic", "pretraining_loss", "a binding in a cell that begins with %%time",
+           before=["%%time\nce = F.cross_entropy"], cells={"pretraining_loss": _LOSS_WITH.format(ce="ce")}),
+]
+
+
 ASSIGNMENT = Assignment(
     ASSIGNMENT_NAME,
     points={"test_sample_pair_is_next": 1, "test_sample_pair_not_next": 1,
@@ -290,6 +330,7 @@ ASSIGNMENT = Assignment(
             "test_nsp_head_matches_bertlab": 1, "test_mlm_loss_worked_example": 1,
             "test_nsp_loss_worked_example": 1, "test_mlm_loss_matches_bertlab": 1,
             "test_nsp_loss_matches_bertlab": 1, "test_pretraining_loss_matches_bertlab": 1},
+    dodgers=DODGERS,
     mistakes=[
         # B of a NotNext pair taken from anywhere in A's own document: still half and half, still
         # reproducible, and the IsNext pairs are right; only the NotNext property breaks.
