@@ -110,6 +110,21 @@ grades: setup
 	$(NBGRADER) export --to grading/grades.csv
 	@echo "wrote grading/grades.csv"
 
+# Written answers graded by hand, one question across the class at a time
+# (bertlab/autograde/handgrade.py). `make handgrade ASSIGNMENT=<a>` lists the hand-graded questions;
+# with QUESTION=<grade id>, grading/handgrade/<a>/<question>.html shows the question, the mark
+# scheme and every answer (sanitised), and <question>.csv is the form to fill: points and comment.
+# `make marks ASSIGNMENT=<a> QUESTION=<grade id>` enters the form into the gradebook, all or nothing.
+.PHONY: handgrade marks
+handgrade: setup
+	@test $(words $(ASSIGNMENT)) -eq 1 || { echo "ASSIGNMENT=<one of: $(ASSIGNMENTS)> is required"; exit 1; }
+	$(PY) -m bertlab.autograde handgrade '$(ASSIGNMENT)' $(if $(QUESTION),'$(QUESTION)')
+
+marks: setup
+	@test $(words $(ASSIGNMENT)) -eq 1 || { echo "ASSIGNMENT=<one of: $(ASSIGNMENTS)> is required"; exit 1; }
+	@test -n "$(QUESTION)" || { echo "QUESTION=<grade id> is required (make handgrade ASSIGNMENT=$(ASSIGNMENT) lists them)"; exit 1; }
+	$(PY) -m bertlab.autograde marks '$(ASSIGNMENT)' '$(QUESTION)'
+
 # Pairs of submissions whose code is suspiciously alike (all assignments, or ASSIGNMENT=...), most
 # alike first: grading/similarity/<assignment>.csv and .html. Reads the notebooks; runs nothing.
 .PHONY: similarity

@@ -424,7 +424,12 @@ def _hiding(name: str, bindings: dict[str, list[_Binding]]) -> str | None:
     root, _, rest = name.partition(".")
     if root in HIDING_NAMES and root not in bindings:
         return HIDING_NAMES[root]
-    if "__dict__" in name.split(".") or name.endswith(".<computed>"):
+    # A name looked up at run time in what is not the student's: a module, or a setup object (in the
+    # student's own objects, `getattr(self, name)` is theirs; their values are followed anyway).
+    not_theirs = (
+        any(binding.kind != "code" for binding in bindings.get(root, [])) or root not in bindings
+    )
+    if not_theirs and ("__dict__" in name.split(".") or name.endswith(".<computed>")):
         return "a name looked up at run time"
     resolved = name
     for binding in bindings.get(root, []):

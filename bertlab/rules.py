@@ -183,8 +183,11 @@ def forbidden_uses(
     return found
 
 
-def _names(forbidden: tuple[str, ...]) -> str:
+def _names(forbidden: tuple[str, ...], most: int = 4) -> str:
+    """`a`, `b` or `c`; past `most` names, the first ones and how many more the setup cell lists."""
     shown = [f"`{name}`" for name in forbidden]
+    if len(shown) > most:
+        return ", ".join(shown[:most]) + f" or {len(shown) - most} more (the setup cell lists them)"
     return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
 
 

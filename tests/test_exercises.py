@@ -131,6 +131,17 @@ def scores(course: Path, assignment: str, student: str) -> dict[str, float]:
                 if grade.cell.name.startswith("test_")}
 
 
+def hand_graded(course: Path, assignment: str) -> dict[str, dict[str, tuple[float, bool]]]:
+    """{student: {written answer: (score, needs a person's grade)}} from the gradebook."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'grading' / 'gradebook.db'}") as gradebook:
+        return {submission.student_id: {grade.name: (grade.score, grade.needs_manual_grade)
+                                        for notebook in submission.notebooks for grade in notebook.grades
+                                        if grade.cell.name in written_answers(assignment)}
+                for submission in gradebook.assignment_submissions(assignment)}
+
+
 def failed_tests(course: Path, assignment: str, student: str) -> set[str]:
     """The graded test cells in which a student earned less than all the points."""
     points = CLASS[assignment].points
@@ -157,6 +168,21 @@ def feedback_text(course: Path, assignment: str, student: str) -> str:
     return " ".join(html.unescape("\n".join(page.read_text(encoding="utf-8") for page in pages)).split())
 
 
+def code_parts(assignment: str) -> set[str]:
+    """The grade_ids of the assignment's code solution cells: the parts the tests grade. (A Markdown
+    solution cell is a written answer, graded by hand: tests/test_hand_grading.py.)"""
+    return {cell.metadata["nbgrader"]["grade_id"] for path in notebooks(ROOT / "solutions" / assignment)
+            for cell in nbformat.read(path, as_version=4).cells
+            if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution")}
+
+
+def written_answers(assignment: str) -> dict[str, float]:
+    """The assignment's manually graded answers (Markdown solution cells) and their points."""
+    return {cell.metadata["nbgrader"]["grade_id"]: cell.metadata["nbgrader"]["points"]
+            for path in notebooks(ROOT / "solutions" / assignment) for cell in nbformat.read(path, as_version=4).cells
+            if cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("grade")}
+
+
 # ------------------------------------------------------------------------------------------------
 # The tests
 # ------------------------------------------------------------------------------------------------
@@ -164,9 +190,7 @@ def feedback_text(course: Path, assignment: str, student: str) -> str:
 def test_every_graded_part_has_a_synthetic_student_with_a_mistake():
     assert sorted(CLASS) == ASSIGNMENTS, "each assignment needs its module in tests/exercise_classes/"
     for assignment, spec in CLASS.items():
-        parts = {cell.metadata["nbgrader"]["grade_id"] for path in notebooks(ROOT / "solutions" / assignment)
-                 for cell in nbformat.read(path, as_version=4).cells
-                 if cell.metadata.get("nbgrader", {}).get("solution")}
+        parts = code_parts(assignment)
         with_a_mistake = {m.cell for m in spec.mistakes if isinstance(m, Mistake)} | \
             {cell for m in spec.mistakes if isinstance(m, Student) for cell in m.cells}
         assert with_a_mistake == parts, assignment
@@ -198,7 +222,7 @@ def test_every_test_cell_is_judged_outside_the_students_kernel(assignment):
     for path in notebooks(ROOT / "solutions" / assignment):
         cells = nbformat.read(path, as_version=4).cells
         students = {node.name if hasattr(node, "name") else node.id
-                    for cell in cells if cell.metadata.get("nbgrader", {}).get("solution")
+                    for cell in cells if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution")
                     for node in ast.parse(cell.source).body
                     for node in ([node] if hasattr(node, "name") else
                                  [t for t in getattr(node, "targets", []) if isinstance(t, ast.Name)])}
@@ -223,10 +247,18 @@ def test_solutions_pass_nbgrader_validate_and_it_says_nothing_else(assignment, t
     shutil.copytree(ROOT / "exercises" / assignment, course / "exercises" / assignment)
     submit(course, assignment, "solution", fill_in_solutions(course, assignment))
     filled = notebooks(course / "grading" / "submitted" / "solution" / assignment)
-    for path in [*notebooks(ROOT / "solutions" / assignment), *filled]:
-        result = nbgrader("validate", str(path), cwd=ROOT, check=False)
+    # The solutions from the repository's root; the filled-in notebook from its own folder, the released
+    # exercise folder a student downloads (its nbgrader_config.py keeps validate's output to the verdict).
+    own_folder = tmp_path / "student" / assignment
+    shutil.copytree(ROOT / "exercises" / assignment, own_folder)
+    for path in filled:
+        shutil.copy(path, own_folder / path.name)
+    runs = [(path, str(path), ROOT) for path in notebooks(ROOT / "solutions" / assignment)]
+    runs += [(path, path.name, own_folder) for path in notebooks(own_folder)]
+    for path, argument, cwd in runs:
+        result = nbgrader("validate", argument, cwd=cwd, check=False)
         assert (result.stdout, result.stderr) == (QUIET_SUCCESS, ""), \
-            f"nbgrader validate {path.name}:\n{result.stdout[-4000:]}{result.stderr[-2000:]}"
+            f"nbgrader validate {argument} in {cwd}:\n{result.stdout[-4000:]}{result.stderr[-2000:]}"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -261,6 +293,11 @@ def test_a_class_is_graded_exactly(tmp_path, assignment):
 
     assert scores(course, assignment, "solution") == spec.points
     assert scores(course, assignment, "untouched") == {cell: 0 for cell in spec.points}
+    # The written answers wait for the instructor, except an untouched one: 0, with no one's time.
+    written = hand_graded(course, assignment)
+    assert set(written["solution"]) == set(written_answers(assignment)) != set(), assignment
+    assert all(needs for _, needs in written["solution"].values()), written["solution"]
+    assert written["untouched"] == {cell: (0, False) for cell in written_answers(assignment)}
     for student in students:
         assert set(student.scores) <= set(spec.points), student.student
         assert scores(course, assignment, student.student) == {**spec.points, **student.scores}, student.student
@@ -284,9 +321,27 @@ def test_copying_the_book_earns_at_most_30_percent(assignment):
     earned = sum({**spec.points, **spec.copying.scores}.values())
     assert earned <= 0.3 * sum(spec.points.values()), \
         f"copying the book earns {earned} of {sum(spec.points.values())} points in {assignment}"
-    parts = {cell.metadata["nbgrader"]["grade_id"] for path in notebooks(ROOT / "solutions" / assignment)
-             for cell in nbformat.read(path, as_version=4).cells if cell.metadata.get("nbgrader", {}).get("solution")}
-    assert set(spec.copying.cells) == parts, "the copying student fills every solution cell"
+    assert set(spec.copying.cells) == code_parts(assignment), "the copying student fills every solution cell"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_each_assignment_asks_for_a_written_answer_that_the_release_does_not_answer(assignment):
+    """One or two questions per assignment, 1 or 2 points each, answered in a Markdown cell that a person
+    grades; the released notebook holds only the question and "YOUR ANSWER HERE", never the model answer
+    or its mark scheme (the solution cell's text)."""
+    written = written_answers(assignment)
+    assert 1 <= len(written) <= 2 and all(1 <= points <= 2 for points in written.values()), written
+    released = {cell.metadata["nbgrader"]["grade_id"]: cell.source
+                for path in notebooks(ROOT / "exercises" / assignment)
+                for cell in nbformat.read(path, as_version=4).cells if "nbgrader" in cell.metadata}
+    sources = {cell.metadata["nbgrader"]["grade_id"]: cell.source
+               for path in notebooks(ROOT / "solutions" / assignment)
+               for cell in nbformat.read(path, as_version=4).cells if "nbgrader" in cell.metadata}
+    text = json.dumps([nbformat.read(path, as_version=4) for path in notebooks(ROOT / "exercises" / assignment)])
+    for answer in written:
+        assert released[answer] == "YOUR ANSWER HERE", released[answer]
+        assert "Mark scheme" in sources[answer] and "Mark scheme" not in text
+        assert f"{answer}_question" in released, f"{answer} has no question cell of its own"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)

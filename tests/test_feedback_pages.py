@@ -306,3 +306,22 @@ def test_the_course_makes_its_feedback_with_the_safe_exporter_and_the_size_limit
 def test_install_assets_needs_the_feedback_folder_made_first(tmp_path):
     with pytest.raises(FileNotFoundError, match="after nbgrader generate_feedback"):
         install_assets(tmp_path / "not-made", tmp_path / "feedback-assets")
+
+
+def test_the_summary_of_a_failed_test_says_its_first_sentence_whole():
+    """A message is wrapped at 80 columns for a terminal (bertlab.grading.wrap); the summary line
+    under a test cell joins the wrapped line back, and stops where the message's next line starts."""
+    from nbformat import NotebookNode
+
+    from bertlab.autograde.feedback import FeedbackWithoutHiddenTests
+    from bertlab.grading import wrap
+
+    first = ("Rule broken: pretraining_loss may not use `torch.nn.functional.cross_entropy`, "
+             "`torch.nn.CrossEntropyLoss` or `bertlab`: write each cross-entropy from log_softmax yourself.")
+    message = wrap(first + "\nWhere your code uses it:\n- `criterion = nn.CrossEntropyLoss()`")
+    assert len(message.splitlines()) > 3  # wrapped: the first sentence spans lines
+    cell = NotebookNode(cell_type="code", source="", metadata={"nbgrader": {
+        "grade_id": "test_loss", "score": 0, "points": 2, "grade": True}},
+        outputs=[NotebookNode(output_type="error", ename="WrongAnswer", evalue=message, traceback=[])])
+    summary = FeedbackWithoutHiddenTests()._verdict(cell).text
+    assert summary == f"test_loss: 0 of 2 points, failed: {first}\n"

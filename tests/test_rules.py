@@ -247,8 +247,9 @@ def test_what_correct_code_writes_is_not_flagged():
     # Helpers, comprehensions, lambdas of the student's own, getattr on the student's own objects.
     cells = ["import math\nsquare = lambda x: x * x\nLAYERS = ['a', 'b']\n",
              "class Scale(nn.Module):\n    def forward(self, x):\n        return x / math.sqrt(x.shape[-1])\n",
-             "scale = Scale()\n",
+             "scale = Scale()\nsettings = Scale()\n",
              "def mlm_loss(logits, labels):\n    parts = [getattr(logits, name) for name in ('float',)]\n"
+             "    knobs = [getattr(settings, name) for name in ('training',)] + [settings.__dict__]\n"
              "    picked = scale(square(logits)).log_softmax(-1)\n"
              "    return -torch.stack([picked[i, l] for i, l in enumerate(labels)]).mean()\n"]
     assert uses(LOSS, *cells) == []

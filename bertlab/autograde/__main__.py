@@ -8,6 +8,8 @@
   the students named, when a submission is left without a grade, 0 when every one has its grade.
 - `feedback ASSIGNMENT...`: `nbgrader generate_feedback` for each graded submission whose feedback
   is missing or was made before its latest grading, one nbgrader run per assignment.
+- `handgrade ASSIGNMENT [QUESTION]` and `marks ASSIGNMENT QUESTION`: written answers graded by
+  hand, one question across the class at a time (bertlab/autograde/handgrade.py).
 
 Before `screen` or `autograde` does anything else, every folder of grading/submitted/ whose name is
 not a student id (bertlab.autograde.ids: `*` would be a pattern to nbgrader, `-rf` an option) is
@@ -55,6 +57,11 @@ def main(argv: list[str] | None = None) -> None:
 
     from bertlab._cli import ArgumentParser, user_input
 
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["handgrade"], ["marks"]):  # grading by hand has a command line of its own
+        from bertlab.autograde.handgrade import main as handgrade
+
+        return handgrade(argv)
     parser = ArgumentParser(prog="python -m bertlab.autograde", description=main.__doc__)
     parser.add_argument("command", choices=["screen", "autograde", "feedback"])
     parser.add_argument("assignments", nargs="+")

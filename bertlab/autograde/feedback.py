@@ -183,9 +183,24 @@ class FeedbackWithoutHiddenTests(NbGraderPreprocessor):
                 grade_id=nbgrader["grade_id"],
                 score=score,
                 points=points,
-                message=message.strip().splitlines()[0] if message.strip() else message,
+                message=first_statement(message),
             )
         return NotebookNode(output_type="stream", name="stdout", text=text + "\n")
+
+
+def first_statement(message: str) -> str:
+    """The first line of a test's message as written, whole: bertlab.grading wraps messages at 80
+    columns for a terminal, continuing a line with an indent of two spaces, so the continuations
+    are joined back (the whole message is in the error above the summary)."""
+    lines = message.strip().splitlines()
+    if not lines:
+        return message
+    first = [lines[0].strip()]
+    for line in lines[1:]:
+        if not (line.startswith("  ") and line.strip()):
+            break
+        first.append(line.strip())
+    return " ".join(first)
 
 
 # What a cell costs on the feedback page, measured on nbconvert's classic template through

@@ -189,6 +189,16 @@ MISTAKES = [
             by="padding_keys = attention_mask[:, None, :, None] == 0",
             scores={"test_attention_padding_mask": 0, "test_attention_on_minilm": 0},
             feedback="the mask applied to the queries (rows of the score matrix) instead of the keys"),
+    # The same, written with -inf: the padding queries' rows are all -inf, and their softmax NaN. The visible
+    # test names it before anything else; Part 2's visible tests have no padding, so it costs nothing there.
+    Mistake("masks_queries_with_inf", "attention",
+            replace="padding_keys = attention_mask[:, None, None, :] == 0             # (B, 1, 1, T): one column per key\n"
+                    "    scores = scores.masked_fill(padding_keys, torch.finfo(scores.dtype).min)",
+            by="padding_queries = attention_mask[:, None, :, None] == 0\n"
+               "    scores = scores.masked_fill(padding_queries, float(\"-inf\"))",
+            scores={"test_attention_padding_mask": 0, "test_attention_on_minilm": 0},
+            feedback="Likely mistake: the mask applied to the queries (rows of the score matrix) with -inf",
+            validate=True),
     Student("bias_after_softmax", {"attention": BIAS_AFTER_SOFTMAX},
             scores={"test_attention_bias": 0, "test_attention_on_minilm": 0},
             feedback="Likely mistake: the bias added after the softmax"),
@@ -251,6 +261,11 @@ MISTAKES = [
             by="return torch.dot(a, b).item()",
             scores={"test_cosine_worked_examples": 0},
             feedback="the dot product a . b, not divided by the lengths |a| |b|"),
+    Mistake("cosine_over_squared_lengths", "contextual_vectors",
+            replace="return (torch.dot(a, b) / (a.norm() * b.norm())).item()",
+            by="return (torch.dot(a, b) / (torch.dot(a, a) * torch.dot(b, b))).item()",
+            scores={"test_cosine_worked_examples": 0},
+            feedback="Likely mistake: a . b divided by the squared lengths |a|^2 |b|^2", validate=True),
     Mistake("first_piece_only", "contextual_vectors",
             replace="return hidden_states[layer][0, start:start + n].mean(dim=0)",
             by="return hidden_states[layer][0, start]",

@@ -18,7 +18,8 @@ def released(grade_id: str) -> str:
 WORDPIECE = ["test_wordpiece_worked_examples", "test_wordpiece_unknown_words", "test_wordpiece_matches_bertlab"]
 PAIR_LAYOUT = ["test_pair_layout_tokens", "test_pair_layout_segment_ids", "test_pair_layout_matches_bertlab"]
 SINUSOIDS = ["test_embeddings_sinusoids", "test_embeddings_sinusoids_table"]
-MODULE = ["test_embeddings_module", "test_embeddings_match_bertlab", "test_embeddings_dropout"]
+MODULE = ["test_embeddings_module", "test_embeddings_worked_example", "test_embeddings_match_bertlab",
+          "test_embeddings_dropout"]
 
 SINES_AND_COSINES = ("table[:, 0::2] = torch.sin(angles)  # columns 2i\n"
                      "    table[:, 1::2] = torch.cos(angles)  # columns 2i + 1: the same frequency as column 2i")
@@ -304,7 +305,8 @@ ASSIGNMENT = Assignment(
             "test_wordpiece_matches_bertlab": 1, "test_pair_layout_tokens": 1,
             "test_pair_layout_segment_ids": 1, "test_pair_layout_matches_bertlab": 1,
             "test_embeddings_sinusoids": 1, "test_embeddings_sinusoids_table": 1,
-            "test_embeddings_module": 1, "test_embeddings_match_bertlab": 2, "test_embeddings_dropout": 1},
+            "test_embeddings_module": 1, "test_embeddings_worked_example": 1, "test_embeddings_match_bertlab": 1,
+            "test_embeddings_dropout": 1},
     dodgers=DODGERS,
     mistakes=[
         Mistake("forgets_hashes", "wordpiece",
@@ -312,6 +314,13 @@ ASSIGNMENT = Assignment(
                 by="piece = word[start:end]",
                 scores={"test_wordpiece_worked_examples": 0, "test_wordpiece_matches_bertlab": 0},
                 feedback="continuation pieces looked up without their '##'"),
+        # The shortest piece first gives [UNK] on the worked example's "unaffable", as a missing '##' does:
+        # the visible test tells the two apart by all three words at once, before grading.
+        Mistake("shortest_first", "wordpiece",
+                replace="for end in range(len(word), start, -1):  # the longest candidate first",
+                by="for end in range(start + 1, len(word) + 1):",
+                scores={"test_wordpiece_worked_examples": 0, "test_wordpiece_matches_bertlab": 0},
+                feedback="Likely mistake: the shortest matching piece taken instead of the longest", validate=True),
         Mistake("max_chars_off_by_one", "wordpiece",
                 replace="if len(word) > max_chars:", by="if len(word) >= max_chars:",
                 scores={"test_wordpiece_unknown_words": 0},
@@ -336,8 +345,8 @@ ASSIGNMENT = Assignment(
                         "        return self.dropout(self.norm(x))",
                 by="x = self.norm(self.token(input_ids)) + self.norm(self.segment(token_type_ids))"
                    " + self.norm(self.positions[:T])\n        return self.dropout(x)",
-                scores={"test_embeddings_match_bertlab": 0},
-                feedback="LayerNorm applied to each embedding before the sum"),
+                scores={"test_embeddings_worked_example": 0, "test_embeddings_match_bertlab": 0},
+                feedback="LayerNorm applied to each embedding before the sum", validate=True),
         # Not a mistake: a right answer whose code writes to stderr and raises a warning each call, as
         # libraries do. nbgrader alone would score every test cell that calls it 0; it keeps full marks.
         Mistake("right_but_noisy", "wordpiece",
@@ -372,7 +381,7 @@ ASSIGNMENT = Assignment(
         "sinusoidal_positions": released("sinusoidal_positions"),
         "embeddings": book_listing("bertlab/model.py", "Embeddings"),
     }, scores={**dict.fromkeys(WORDPIECE + PAIR_LAYOUT + SINUSOIDS, 0),
-               "test_embeddings_module": 0, "test_embeddings_match_bertlab": 0},
+               "test_embeddings_module": 0, "test_embeddings_worked_example": 0, "test_embeddings_match_bertlab": 0},
         feedback="Likely mistake: a learned position table"),
     alternatives=[
         Student("hugging_face_style", HF_STYLE),

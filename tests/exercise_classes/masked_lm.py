@@ -386,7 +386,8 @@ ASSIGNMENT = Assignment(
                 feedback="the random token drawn from the whole vocabulary, special tokens included"),
         Student("mask_words_by_bertlab", cells={"mask_words": MASK_WORDS_BY_BERTLAB},
                 scores={test: 0 for test in PART1_TESTS},
-                feedback="Rule broken: mask_words may not use `bertlab` or `transformers`", validate=True),
+                feedback="Rule broken: mask_words may not use `bertlab`, `transformers`, `torch.Generator`",
+                validate=True),
         # Part 2: LayerNorm and GELU swapped in the head's transform.
         Mistake("layernorm_before_gelu", "mlm_head",
                 replace="h = self.norm(F.gelu(self.dense(hidden)))",
