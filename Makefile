@@ -21,6 +21,11 @@ $(VENV)/.installed: $(wildcard pyproject.toml constraints.txt)
 	$(PY) -m pip install --quiet -c constraints.txt --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt "$(TORCH)"
 	$(PY) -m pip install --quiet -c constraints.txt --build-constraint constraints.txt -e ".[dev,book,course]"
+	# rfc3987-syntax comes with jsonschema's format-nongpl extra (jupyter-events asks for it) and builds
+	# a Lark grammar when jsonschema is imported: 1.8 s, two thirds of nbgrader's start, in every
+	# nbgrader, nbconvert and jupyter-book process. It only checks the "iri" formats, which nothing
+	# here uses; jsonschema goes on without them.
+	$(PY) -m pip uninstall --quiet --yes rfc3987-syntax
 	touch $@
 
 # Resolve the newest versions pyproject.toml's ranges allow in a scratch venv, write them to
