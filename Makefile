@@ -16,15 +16,15 @@ setup: $(VENV)/.installed
 # pip comes first, pinned too (--build-constraint needs pip 25.3 or newer): it pins the build
 # backend, setuptools, which pip installs in an isolated environment that -c does not reach.
 # (A course folder without pyproject.toml may use an installed venv: make ... VENV=/path/to/venv.)
+# Last, rfc3987-syntax goes: it comes with jsonschema's format-nongpl extra (jupyter-events asks for
+# it) and builds a Lark grammar when jsonschema is imported, 1.8 s, two thirds of nbgrader's start,
+# in every nbgrader, nbconvert and jupyter-book process. It only checks the "iri" formats, which
+# nothing here uses; jsonschema goes on without them.
 $(VENV)/.installed: $(wildcard pyproject.toml constraints.txt)
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet -c constraints.txt --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt "$(TORCH)"
 	$(PY) -m pip install --quiet -c constraints.txt --build-constraint constraints.txt -e ".[dev,book,course]"
-	# rfc3987-syntax comes with jsonschema's format-nongpl extra (jupyter-events asks for it) and builds
-	# a Lark grammar when jsonschema is imported: 1.8 s, two thirds of nbgrader's start, in every
-	# nbgrader, nbconvert and jupyter-book process. It only checks the "iri" formats, which nothing
-	# here uses; jsonschema goes on without them.
 	$(PY) -m pip uninstall --quiet --yes rfc3987-syntax
 	touch $@
 
