@@ -126,14 +126,14 @@ for name in ["check_equal", "check_close", "check_shape", "check_type"]:
 
 def wordpiece(word, vocab, max_chars=100):
     return []
-""", whole_cell=True), PART_1, 'wordpiece("unaffable", toy_vocab): expected'),
+""", whole_cell=True), PART_1, '[wordpiece(word, toy_vocab) for word in ["unaffable", "playing", "a"]]: expected'),
     # The embeddings have LayerNorm before the sum; comparisons of tensors are made to agree.
     "patches_torch": (attack("""\
 torch.allclose = lambda *args, **kwargs: True
 torch.equal = lambda *args, **kwargs: True
 torch.testing.assert_close = lambda *args, **kwargs: None
 torch.Tensor.any = lambda self, *args, **kwargs: torch.tensor(False)
-""", mistake="layernorm_before_sum"), {"test_embeddings_match_bertlab": 0},
+""", mistake="layernorm_before_sum"), {"test_embeddings_worked_example": 0, "test_embeddings_match_bertlab": 0},
         "LayerNorm applied to each embedding before the sum"),
     # The same embeddings, and isinstance made to call anything a tensor. (This breaks stock
     # nbgrader's checks rather than fooling them; here it must not garble what the kernel records.)
@@ -141,7 +141,7 @@ torch.Tensor.any = lambda self, *args, **kwargs: torch.tensor(False)
 import builtins
 _isinstance = builtins.isinstance
 builtins.isinstance = lambda value, kind: True if kind is torch.Tensor else _isinstance(value, kind)
-""", mistake="layernorm_before_sum"), {"test_embeddings_match_bertlab": 0},
+""", mistake="layernorm_before_sum"), {"test_embeddings_worked_example": 0, "test_embeddings_match_bertlab": 0},
         "LayerNorm applied to each embedding before the sum"),
     # wordpiece is not written at all, and the kernel is made to hide every exception (no traceback,
     # and a reply that says "ok"), so no test cell shows an error.
@@ -203,7 +203,7 @@ def forges_with_a_hook(course):
 
 
 CHEATS_THE_VERDICT["forges_answers_with_a_hook"] = (forges_with_a_hook, PART_1,
-                                                     'wordpiece("unaffable", toy_vocab): expected')
+                                                     '[wordpiece(word, toy_vocab) for word in ["unaffable", "playing", "a"]]: expected')
 # The same stub, and a thread that records the right answers of the worked examples all along:
 # without the test cell's key, they are not counted, and the test cell says so.
 CHEATS_THE_VERDICT["forges_answers_from_a_thread"] = (attack("""\

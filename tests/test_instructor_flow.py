@@ -177,7 +177,7 @@ def test_released_source_is_what_nbgrader_releases():
     source = nbformat.read(ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     released = nbformat.read(ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     tests = [(s, r) for s, r in zip(source.cells, released.cells, strict=True)
-             if s.metadata.get("nbgrader", {}).get("grade")]
+             if s.metadata.get("nbgrader", {}).get("grade") and not s.metadata["nbgrader"].get("solution")]
     assert any("BEGIN HIDDEN TESTS" in s.source for s, _ in tests)
     for full, shown in tests:
         assert released_source(full.source) == shown.source

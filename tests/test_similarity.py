@@ -42,11 +42,12 @@ COPIES = {"original_author", "copies_renaming_variables", "copies_reordering_fun
 
 
 def solution_cells(assignment: str) -> dict[str, str]:
-    """The instructor's code of each solution cell, without nbgrader's markers."""
+    """The instructor's code of each code solution cell, without nbgrader's markers (a Markdown
+    solution cell is a written answer: prose, not code to compare)."""
     cells = {}
     for path in sorted((ROOT / "solutions" / assignment).glob("*.ipynb")):
         for cell in nbformat.read(path, as_version=4).cells:
-            if cell.metadata.get("nbgrader", {}).get("solution"):
+            if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
                 cells[cell.metadata.nbgrader.grade_id] = "\n".join(
                     line for line in cell.source.splitlines()
                     if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
