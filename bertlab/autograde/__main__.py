@@ -41,7 +41,23 @@ from bertlab.autograde.ids import RULE, check_student_id, is_student_id, shown
 from bertlab.autograde.safe_html import install_assets
 from bertlab.autograde.sandbox import remove_entry
 
-BAD_IDS = "bad-ids"  # grading/rejected/bad-ids/<n>/: a submitted folder whose name is no student id
+BAD_IDS = "bad-ids"
+
+
+def course_config(path: str):
+    """The course's nbgrader_config.py, loaded as nbgrader loads it (a clear error if missing)."""
+    import runpy
+
+    from traitlets.config import Config
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(
+            f"--config {path} does not exist; run in the course's folder (where "
+            "nbgrader_config.py is), or pass --config PATH"
+        )
+    config = Config()
+    runpy.run_path(path, init_globals={"get_config": lambda: config})
+    return config  # grading/rejected/bad-ids/<n>/: a submitted folder whose name is no student id
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -51,9 +67,6 @@ def main(argv: list[str] | None = None) -> None:
     that holds no .ipynb file at all (a notebook renamed to .txt, or nothing), or that is a
     symbolic link, or is in one: nbgrader skips a folder without notebooks without calling its
     pre-convert hook. `make autograde` runs it first."""
-    import runpy
-
-    from traitlets.config import Config
 
     from bertlab._cli import ArgumentParser, user_input
 
@@ -88,13 +101,7 @@ def main(argv: list[str] | None = None) -> None:
                 raise ValueError(f"--student {error}") from None
         if args.jobs < 1:
             raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
-        if not Path(args.config).is_file():
-            raise FileNotFoundError(
-                f"--config {args.config} does not exist; run in the course's folder (where "
-                "nbgrader_config.py is), or pass --config PATH"
-            )
-        config = Config()
-        runpy.run_path(args.config, init_globals={"get_config": lambda: config})
+        config = course_config(args.config)
         check_assignments(config, args.assignments)
         course = Course(config, args.nbgrader)
         if args.command == "autograde" and args.student is not None:

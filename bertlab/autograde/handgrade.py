@@ -71,6 +71,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bertlab.autograde.__main__ import course_config
 from bertlab.autograde.export import FORMULA_STARTS, as_text_cell
 from bertlab.autograde.ids import RULE, is_student_id, shown
 from bertlab.autograde.safe_html import clean_body, install_assets, safe_page
@@ -763,9 +764,6 @@ def main(argv: list[str]) -> None:
     and the form of that question in grading/handgrade/<assignment>/.
     `python -m bertlab.autograde marks ASSIGNMENT QUESTION`: the form's points and comments into
     the gradebook, checked whole first (bertlab/autograde/handgrade.py says more)."""
-    import runpy
-
-    from traitlets.config import Config
 
     from bertlab._cli import ArgumentParser, user_input
     from bertlab.autograde.__main__ import check_assignments
@@ -782,13 +780,7 @@ def main(argv: list[str]) -> None:
     with user_input(prog):
         if args.command == "marks" and not args.question:
             raise ValueError("marks needs the QUESTION whose form to enter (its grade_id)")
-        if not Path(args.config).is_file():
-            raise FileNotFoundError(
-                f"--config {args.config} does not exist; run in the course's folder (where "
-                "nbgrader_config.py is), or pass --config PATH"
-            )
-        config = Config()
-        runpy.run_path(args.config, init_globals={"get_config": lambda: config})
+        config = course_config(args.config)
         check_assignments(config, [args.assignment])
         grading = HandGrading(config, args.assignment)
         if args.command == "handgrade" and not args.question:
