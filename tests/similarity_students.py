@@ -80,7 +80,7 @@ class Embeddings(nn.Module):
         table = sinusoidal_positions(config.max_position_embeddings, config.hidden_size)
         self.register_buffer("table", table, persistent=False)
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.drop_rate = config.hidden_dropout_prob
 
     def forward(self, input_ids, token_type_ids):
         length = input_ids.size(-1)
@@ -88,7 +88,10 @@ class Embeddings(nn.Module):
         total = total + self.segment(token_type_ids)
         total = total + self.table[:length].unsqueeze(0)
         normalized = self.norm(total)
-        return self.dropout(normalized)
+        if self.training:
+            survivors = (torch.rand(normalized.shape) > self.drop_rate).float()
+            normalized = normalized * survivors / (1.0 - self.drop_rate)
+        return normalized
 ''',
 }
 
@@ -99,6 +102,7 @@ RENAMED = {
     "result": "output", "position": "pos", "match": "found", "segment_of": "which_segment", "index": "k",
     "length_a": "n_first", "frequency": "inv_freq", "column": "c", "rows": "matrix", "row": "vec",
     "angle": "theta", "table": "pe", "length": "seq_len", "total": "h", "normalized": "h_norm",
+    "drop_rate": "rate", "survivors": "keep_mask",
 }
 
 
@@ -185,7 +189,10 @@ class Embeddings(nn.Module):
         total = total + self.segment(token_type_ids)
         total = total + self.table[:length].unsqueeze(0)
         normalized = self.norm(total)
-        return self.dropout(normalized)
+        if self.training:  # inverted dropout: zero some, scale up the rest
+            survivors = (torch.rand(normalized.shape) > self.drop_rate).float()
+            normalized = normalized * survivors / (1.0 - self.drop_rate)
+        return normalized
 
     def __init__(self, config):
         super().__init__()
@@ -194,7 +201,7 @@ class Embeddings(nn.Module):
         table = sinusoidal_positions(config.max_position_embeddings, config.hidden_size)
         self.register_buffer("table", table, persistent=False)  # not a parameter
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.drop_rate = config.hidden_dropout_prob
 ''',
 }
 
@@ -239,12 +246,15 @@ class Embeddings(nn.Module):
         self.token = nn.Embedding(config.vocab_size, H, padding_idx=config.pad_token_id)
         self.segment = nn.Embedding(config.type_vocab_size, H)
         self.norm = nn.LayerNorm(H, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.rate = config.hidden_dropout_prob
         self.register_buffer("sinusoids", sinusoidal_positions(config.max_position_embeddings, H), persistent=False)
 
     def forward(self, input_ids, token_type_ids):
         where = torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids)
         pieces = [self.token(input_ids), self.segment(token_type_ids), nn.functional.embedding(where, self.sinusoids)]
-        return self.dropout(self.norm(torch.stack(pieces).sum(dim=0)))
+        out = self.norm(torch.stack(pieces).sum(dim=0))
+        if not self.training:
+            return out
+        return torch.where(torch.rand_like(out) < self.rate, torch.zeros_like(out), out / (1 - self.rate))
 ''',
 }

@@ -10,7 +10,7 @@
   and no piece of any hidden test (tests/leaks.py), not even in a traceback through the test's
   code: no 30 characters of its code, and none of its inputs, seeds or messages where it passed.
 
-One class of 10 synthetic students of the cheapest assignment to grade, in a private course folder
+One class of 6 synthetic students of the cheapest assignment to grade, in a private course folder
 with the repository's Makefile and config, graded by the Makefile with this venv (nothing installed).
 """
 
@@ -36,9 +36,9 @@ from bertlab.autograde.feedback import FeedbackWithoutHiddenTests, released_sour
 ASSIGNMENT = "04_next_sentence"  # the cheapest to grade (README: bench/autograde.py)
 SPEC = CLASS[ASSIGNMENT]
 MISTAKES = {m.student: m for m in SPEC.mistakes}
-CLASS_OF_TEN = ["solution", "untouched", "not_next_from_same_document", "pools_the_mean_of_the_tokens",
-                "averages_the_two_losses", "double_softmax_nsp", "mlm_mean_over_all_positions",
-                *(s.student for s in SPEC.alternatives[:3])]
+# The solution, the untouched notebook, a mistake and the correct students in other styles (prints and
+# plots included): each mistake's score and message is tests/test_exercises.py's business.
+A_CLASS = ["solution", "untouched", "averages_the_two_losses", *(s.student for s in SPEC.alternatives[:3])]
 NOISE = ("WARNING", "Warning", "warn(", "Traceback")
 
 
@@ -107,13 +107,13 @@ def test_make_grades_late_work_regrades_on_request_and_feedback_hides_the_hidden
     released = make(course, "release")
     assert_quiet(released, "make release")
     assert [run.split()[0] for run in nbgrader_runs(course)] == ["generate_assignment"]
-    for student in CLASS_OF_TEN:
+    for student in A_CLASS:
         hand_in(course, student)
 
-    # A class of 10: each graded once, quietly.
+    # The class: each graded once, quietly.
     assert_quiet(make(course, "autograde", "JOBS=2"), "make autograde")
     runs = nbgrader_runs(course)
-    assert sorted(runs) == sorted(f"autograde {ASSIGNMENT} --student={s}" for s in CLASS_OF_TEN), runs
+    assert sorted(runs) == sorted(f"autograde {ASSIGNMENT} --student={s}" for s in A_CLASS), runs
     assert scores(course, ASSIGNMENT, "solution") == SPEC.points
     mistake = MISTAKES["averages_the_two_losses"]
     assert scores(course, ASSIGNMENT, mistake.student) == {**SPEC.points, **mistake.scores}
@@ -122,8 +122,8 @@ def test_make_grades_late_work_regrades_on_request_and_feedback_hides_the_hidden
     assert_quiet(make(course, "feedback"), "make feedback")
     assert_quiet(make(course, "grades"), "make grades")
     assert [run.split()[0] for run in nbgrader_runs(course)] == ["generate_feedback", "export"]
-    assert (course / "grading" / "grades.csv").read_text().count(ASSIGNMENT) == len(CLASS_OF_TEN)
-    assert_no_hidden_test_shown(course, ASSIGNMENT, CLASS_OF_TEN)
+    assert (course / "grading" / "grades.csv").read_text().count(ASSIGNMENT) == len(A_CLASS)
+    assert_no_hidden_test_shown(course, ASSIGNMENT, A_CLASS)
     for student in ("solution", "untouched", mistake.student):
         page = feedback_page(course, student)
         for grade_id, points in SPEC.points.items():

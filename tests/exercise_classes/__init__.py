@@ -6,9 +6,11 @@ and one notebook per student below, autogrades them with nbgrader and compares t
 these:
 
 - `mistakes`: the solution with one realistic mistake (or one broken rule) in one solution cell;
-- `copying`: a student who fills every solution cell only with code the rendered book shows (its
-  listings and cells, adapted only by renaming): built from the book's own sources by
-  `book_listing` and `book_cell`, so that the student copies what the book shows today;
+- `copying`: a student who fills every solution cell with code the rendered book shows (its
+  listings and cells, adapted only by renaming), plus at most one line of glue per part that the
+  notebook's own text spells out (a formula it writes as code, the selection it names): the
+  strongest such student we could write, built from the book's own sources by `book_listing` and
+  `book_cell`, so that the student copies what the book shows today;
 - `alternatives`: correct solutions in other styles than the instructor's (buffers, einsum,
   float64, helpers in extra cells, prints and plots...): full marks, exactly;
 - `dodgers`: students who reach what one part's rule forbids by plain code other than its name

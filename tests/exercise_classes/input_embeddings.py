@@ -1,9 +1,10 @@
 """Exercise 1, input embeddings: WordPiece, a pair's layout, and input embeddings whose positions are
-the fixed sinusoids of the original Transformer (a variant the book does not list)."""
+the fixed sinusoids of the original Transformer and whose dropout is the student's own (a variant the
+book does not list)."""
 
 import json
 
-from . import ROOT, Assignment, Dodger, Mistake, Student, book_listing
+from . import ROOT, Assignment, Dodger, Mistake, Student, book_cell, book_listing
 
 NAME = "01_input_embeddings"
 
@@ -51,6 +52,22 @@ def sinusoidal_positions(num_positions, hidden_size):
     return table / table[0, 1]  # bertlab scales the table to a std of 0.02; cos(0) = 1 undoes that
 '''
 
+# The likeliest way to break the rule: the right module, with the nn.Dropout of the book's listing.
+EMBEDDINGS_WITH_NN_DROPOUT = '''\
+class Embeddings(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.token = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.segment = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.register_buffer("positions", sinusoidal_positions(config.max_position_embeddings, config.hidden_size))
+
+    def forward(self, input_ids, token_type_ids):
+        x = self.token(input_ids) + self.segment(token_type_ids) + self.positions[:input_ids.shape[1]]
+        return self.dropout(self.norm(x))
+'''
+
 EMBEDDINGS_FROM_BERTLAB = '''\
 import bertlab.model
 
@@ -69,7 +86,8 @@ class Embeddings(bertlab.model.Embeddings):
 # Correct students who write differently from the solution
 # ------------------------------------------------------------------------------------------------
 
-# (a) Hugging Face's style: position ids and the table as registered buffers, recursion, unpacking.
+# (a) Hugging Face's style: position ids and the table as registered buffers, recursion, unpacking,
+# torch.bernoulli for the dropout.
 HF_STYLE = {
     "wordpiece": '''\
 def wordpiece(word: str, vocab: set[str], max_chars: int = 100) -> list[str]:
@@ -110,7 +128,7 @@ class Embeddings(nn.Module):
         self.token = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
         self.segment = nn.Embedding(config.type_vocab_size, config.hidden_size)
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout_prob = config.hidden_dropout_prob
         self.register_buffer("position_ids", torch.arange(config.max_position_embeddings).expand((1, -1)),
                              persistent=False)
         self.register_buffer("position_embeddings",
@@ -121,13 +139,15 @@ class Embeddings(nn.Module):
         position_ids = self.position_ids[:, :seq_length]
         embeddings = self.token(input_ids) + self.segment(token_type_ids) + self.position_embeddings[position_ids]
         embeddings = self.norm(embeddings)
-        embeddings = self.dropout(embeddings)
+        if self.training and self.dropout_prob > 0:
+            keep = torch.bernoulli(torch.full_like(embeddings, 1 - self.dropout_prob))  # 1 with probability 1 - p
+            embeddings = embeddings * keep / (1 - self.dropout_prob)
         return embeddings
 ''',
 }
 
 # (b) float64 with torch.outer, cast back; a frozen nn.Embedding for the positions (a parameter that
-# does not train, named position.weight); helpers in cells of their own; debug prints.
+# does not train, named position.weight); helpers in cells of their own (the dropout one); debug prints.
 FROZEN_TABLE = {
     "wordpiece": '''\
 def wordpiece(word, vocab, max_chars=100):
@@ -169,7 +189,7 @@ class Embeddings(nn.Module):
         table = sinusoidal_positions(config.max_position_embeddings, H)
         self.position = nn.Embedding.from_pretrained(table, freeze=True)  # a parameter that never trains
         self.norm = nn.LayerNorm(H, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.p = config.hidden_dropout_prob
         print("debug:", sum(p.numel() for p in self.parameters() if p.requires_grad), "trainable numbers")
 
     def forward(self, input_ids, token_type_ids):
@@ -177,7 +197,7 @@ class Embeddings(nn.Module):
         summed = self.token(input_ids) + self.segment(token_type_ids)
         summed = summed + self.position(torch.arange(T, device=input_ids.device))[None]
         print("debug: sum", tuple(summed.shape))
-        return self.dropout(self.norm(summed))
+        return drop_out(self.norm(summed), self.p, self.training)
 ''',
 }
 FROZEN_TABLE_HELPERS = {
@@ -199,10 +219,18 @@ def interleave(evens, odds):
     table[:, ::2], table[:, 1::2] = evens, odds
     return table
 ''',
+    "embeddings": '''\
+def drop_out(x, p, training):
+    """Dropout: in training, each number zeroed with probability p and the rest scaled up by 1 / (1 - p)."""
+    if not training:
+        return x
+    dropped = torch.empty_like(x).uniform_() < p
+    return x.masked_fill(dropped, 0.0) / (1 - p)
+''',
 }
 
-# (c) numpy for the table, in-place additions, a submodule without parameters, the table computed in
-# forward, and a plot of the table in a cell of its own.
+# (c) numpy for the table, in-place additions, submodules without parameters (one of them the dropout, in
+# place), the table computed in forward, and a plot of the table in a cell of its own.
 NUMPY_INPLACE = {
     "wordpiece": '''\
 def wordpiece(word, vocab, max_chars=100):
@@ -242,13 +270,27 @@ def sinusoidal_positions(num_positions, hidden_size):
     return torch.from_numpy(angles).float()
 ''',
     "embeddings": '''\
+class HandMadeDropout(nn.Module):
+    """A submodule without parameters; .train() and .eval() reach it through the module that holds it."""
+
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        if not self.training:
+            return x
+        mask = (torch.rand(x.shape, device=x.device) > self.p).to(x.dtype)
+        return x.mul_(mask).div_(1.0 - self.p)
+
+
 class Embeddings(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.token = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
         self.segment = nn.Embedding(config.type_vocab_size, config.hidden_size)
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = HandMadeDropout(config.hidden_dropout_prob)
         self.summed = nn.Identity()  # a place to hook the sum, when looking inside
         self.hidden_size = config.hidden_size
 
@@ -283,10 +325,24 @@ DODGERS = [
            after=["def quick(word, vocab, max_chars=100):\n    return tokenizer.tokenize(word)\n\n\n"
                   "wordpiece = quick\nprint(wordpiece('unaffable', vocab))"]),
     Dodger("sinusoids_lambda", "sinusoidal_positions", "the part defined as a lambda",
-           cells={"sinusoidal_positions": "sinusoidal_positions = lambda num_positions, hidden_size: "
+           cells={"sinusoidal_positions": "import bertlab.train\n\n"
+                                          "sinusoidal_positions = lambda num_positions, hidden_size: "
                                           "bertlab.train.sinusoidal_positions_(nn.Embedding(num_positions, hidden_size)).weight.detach()\n"}),
     Dodger("embeddings_by_assignment", "embeddings", "a subclass of bertlab's class bound by assignment",
            cells={"embeddings": "Embeddings = type('Embeddings', (bertlab.model.Embeddings,), {})\n"}),
+    Dodger("dropout_by_another_name", "embeddings", "a ready-made dropout bound to a new name in another cell",
+           before=["drop = nn.functional.dropout"],
+           cells={"embeddings": "class Embeddings(nn.Module):\n"
+                                "    def __init__(self, config):\n"
+                                "        super().__init__()\n"
+                                "        self.token = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)\n"
+                                "        self.segment = nn.Embedding(config.type_vocab_size, config.hidden_size)\n"
+                                "        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)\n"
+                                "        self.p = config.hidden_dropout_prob\n"
+                                "        self.register_buffer('pe', sinusoidal_positions(config.max_position_embeddings, config.hidden_size))\n\n"
+                                "    def forward(self, input_ids, token_type_ids):\n"
+                                "        x = self.token(input_ids) + self.segment(token_type_ids) + self.pe[:input_ids.shape[1]]\n"
+                                "        return drop(self.norm(x), self.p, self.training)\n"}),
     Dodger("embeddings_object_elsewhere", "embeddings", "bertlab reached through an object built in another cell",
            before=["reference = bertlab.BertModel(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1,\n"
                    "                                        num_attention_heads=2, intermediate_size=64))"],
@@ -297,6 +353,68 @@ DODGERS = [
                                 "    def forward(self, input_ids, token_type_ids):\n"
                                 "        return self.inner(input_ids, token_type_ids)\n"}),
 ]
+
+
+# ------------------------------------------------------------------------------------------------
+# The copying student: what the book shows, renamed, plus at most one line of glue per part that the
+# notebook's own text spells out (the strongest such student we could write). The def line of the
+# released stub, and a `return` of what the lifted lines computed, count as no glue. 4 of 12 points: the
+# pair's layout (3), which chapter 4 lists, and the dropout test (1). (With nn.Dropout allowed, the
+# listing plus the frozen sinusoids earned all 4 points of 3b: 7 of 12.)
+# ------------------------------------------------------------------------------------------------
+
+def listed_line(code: str, start: str) -> str:
+    """The one line of `code` (a listing or a cell the book shows) that starts, once stripped, with `start`."""
+    found = [line.strip() for line in code.splitlines() if line.strip().startswith(start)]
+    assert len(found) == 1, f"{len(found)} lines start with {start!r}"
+    return found[0]
+
+
+# Part 1: chapter 1's cell that lists the beginnings of "unbelievably" in the vocabulary, longest first,
+# made a function of `word`; glue: "the longest one wins" (the book), and the notebook's [UNK] bullets.
+# Only the first piece: no test passes (the book lists no loop over the rest of the word).
+COPIED_WORDPIECE = f'''\
+def wordpiece(word: str, vocab: set[str], max_chars: int = 100) -> list[str]:
+    {listed_line(book_cell("01_input_embeddings.md", "beginnings = "), "beginnings = ")}
+    return beginnings[:1] if beginnings and len(word) <= max_chars else ["[UNK]"]
+'''
+
+# Part 2: the two lines of `_build_pairs` (chapter 4's listing) that lay out [CLS] A [SEP] B [SEP] and its
+# segment ids, renamed (the special ids are the special tokens here, keep_a and keep_b the lengths of A and
+# B, which are not truncated); glue: the single text, which the notebook writes out as
+# "[CLS] tokens of A [SEP]", with segment 0 for all of it. All 3 points.
+_PAIR_RENAMES = {"cls_token_id": '"[CLS]"', "sep_token_id": '"[SEP]"', "keep_a": "len(tokens_a)",
+                 "keep_b": "len(tokens_b)", "input_ids": "tokens", "token_type_ids": "segments"}
+_PAIRS = book_listing("bertlab/data.py", "_build_pairs", _PAIR_RENAMES)
+COPIED_PAIR_LAYOUT = f'''\
+def pair_layout(tokens_a: list[str], tokens_b: list[str] | None = None) -> tuple[list[str], list[int]]:
+    if tokens_b is None: return ["[CLS]", *tokens_a, "[SEP]"], [0] * (len(tokens_a) + 2)
+    {listed_line(_PAIRS, "tokens = ")}
+    {listed_line(_PAIRS, "segments = ")}
+    return tokens, segments
+'''
+
+# Part 3b: bertlab's Embeddings (chapter 1's listing), whose nn.Dropout line the rule forbids; glue: that line
+# replaced by the dropout the notebook describes (zero each number with probability p, divide the others by
+# 1 - p, in training mode). Its learned position table stays: no point but the dropout test's. (The other
+# one-line glue, the listing's table swapped for the frozen sinusoids of config.max_position_embeddings rows
+# that the notebook names, keeps nn.Dropout, breaks the rule and earns nothing.)
+_EMBEDDINGS = book_listing("bertlab/model.py", "Embeddings")
+_LISTED_DROPOUT = "self.dropout = nn.Dropout(config.hidden_dropout_prob)"
+assert _LISTED_DROPOUT in _EMBEDDINGS
+COPIED_EMBEDDINGS = _EMBEDDINGS.replace(
+    _LISTED_DROPOUT, "self.dropout = lambda x: x * (torch.rand_like(x) >= config.hidden_dropout_prob) "
+                     "/ (1 - config.hidden_dropout_prob) if self.training else x")
+
+# Part 3a: no code of the book computes sines and cosines of positions: the released stub.
+COPYING = Student("copies_the_book", {
+    "wordpiece": COPIED_WORDPIECE,
+    "pair_layout": COPIED_PAIR_LAYOUT,
+    "sinusoidal_positions": released("sinusoidal_positions"),
+    "embeddings": COPIED_EMBEDDINGS,
+}, scores={**dict.fromkeys(WORDPIECE + SINUSOIDS, 0), "test_embeddings_module": 0,
+           "test_embeddings_worked_example": 0, "test_embeddings_match_bertlab": 0},
+    feedback="Likely mistake: a learned position table")
 
 
 ASSIGNMENT = Assignment(
@@ -342,11 +460,23 @@ ASSIGNMENT = Assignment(
                 feedback="Likely mistake: the sines and the cosines concatenated"),
         Mistake("layernorm_before_sum", "embeddings",
                 replace="x = self.token(input_ids) + self.segment(token_type_ids) + self.positions[:T]  # (B, T, H)\n"
-                        "        return self.dropout(self.norm(x))",
+                        "        x = self.norm(x)",
                 by="x = self.norm(self.token(input_ids)) + self.norm(self.segment(token_type_ids))"
-                   " + self.norm(self.positions[:T])\n        return self.dropout(x)",
+                   " + self.norm(self.positions[:T])",
                 scores={"test_embeddings_worked_example": 0, "test_embeddings_match_bertlab": 0},
                 feedback="LayerNorm applied to each embedding before the sum", validate=True),
+        # The dropout written by hand (#20): its two likely mistakes.
+        Mistake("dropout_not_rescaled", "embeddings",
+                replace=" / (1 - self.dropout_prob)", by="",
+                scores={"test_embeddings_dropout": 0},
+                feedback="Likely mistake: the numbers kept were not divided by 1 - p"),
+        # Dropout in eval mode too: every output the tests compare in eval mode is noisy.
+        Mistake("dropout_in_eval_mode", "embeddings",
+                replace="if self.training:  # dropout: each number kept with probability 1 - p, and divided by 1 - p\n"
+                        "            x = x *", by="x = x *",
+                scores={"test_embeddings_worked_example": 0, "test_embeddings_match_bertlab": 0,
+                        "test_embeddings_dropout": 0},
+                feedback="in eval mode (self.training is False), dropout must change nothing"),
         # Not a mistake: a right answer whose code writes to stderr and raises a warning each call, as
         # libraries do. nbgrader alone would score every test cell that calls it 0; it keeps full marks.
         Mistake("right_but_noisy", "wordpiece",
@@ -369,20 +499,12 @@ ASSIGNMENT = Assignment(
                 feedback="Rule broken: sinusoidal_positions may not use `bertlab`"),
         Student("embeddings_from_bertlab", {"embeddings": EMBEDDINGS_FROM_BERTLAB},
                 scores=dict.fromkeys(MODULE, 0), validate=True,
-                feedback="Rule broken: Embeddings may not use `bertlab` or `transformers`"),
+                feedback="Rule broken: Embeddings may not use `bertlab`, `transformers`"),
+        Student("embeddings_with_nn_dropout", {"embeddings": EMBEDDINGS_WITH_NN_DROPOUT},
+                scores=dict.fromkeys(MODULE, 0), validate=True,
+                feedback="Rule broken: Embeddings may not use `bertlab`, `transformers`"),
     ],
-    # The book (chapter 1) shows bertlab's Embeddings, with its learned position table, and no code that a
-    # renaming turns into wordpiece, pair_layout or the sinusoids: those stay the released stubs. The copied
-    # module has a trainable `position` table, so its parameters are not the exercise's (0 for the module
-    # test and the test with all-MiniLM-L6-v2's weights); only its dropout is right: 1 point of 12.
-    copying=Student("copies_the_book", {
-        "wordpiece": released("wordpiece"),
-        "pair_layout": released("pair_layout"),
-        "sinusoidal_positions": released("sinusoidal_positions"),
-        "embeddings": book_listing("bertlab/model.py", "Embeddings"),
-    }, scores={**dict.fromkeys(WORDPIECE + PAIR_LAYOUT + SINUSOIDS, 0),
-               "test_embeddings_module": 0, "test_embeddings_worked_example": 0, "test_embeddings_match_bertlab": 0},
-        feedback="Likely mistake: a learned position table"),
+    copying=COPYING,
     alternatives=[
         Student("hugging_face_style", HF_STYLE),
         Student("float64_frozen_table_helpers_prints", FROZEN_TABLE, extra_cells=FROZEN_TABLE_HELPERS),

@@ -1,23 +1,106 @@
 """Exercise 3, masked language modelling: whole-word masking on token strings, ALBERT's factorized tied
 head, and the loss split by what the model read (with a question answered by running it).
 
-The book lists bertlab's `mask_tokens`, `MaskedLMHead` and `masked_lm_loss`; none of them is what a
-part asks for (a list-and-`random.Random` function with another signature, a head with an
-`embedding_size`, a loss split four ways), so copying them earns nothing.
+The book lists bertlab's `mask_tokens`, `MaskedLMHead` and `masked_lm_loss`, and chapter 3 splits a
+batch's loss by fate in a cell (`fates`). Part 1 (lists and `random.Random`, torch's random functions
+forbidden) and Part 2 (a head with an `embedding_size`) are not what those show; Part 3 is close to
+the chapter's split, which the copying student below lifts.
 """
 
-from . import Assignment, Dodger, Mistake, Student, book_listing
+import json
 
-MASK_SHARE_GIVEN = '''# The held-out batch (given): masked_input_ids and labels (16, 128), logits (16, 128, 8192).
-heldout_masked, heldout_labels, heldout_logits = heldout_batch(seed=0)
-
-# mask_share = ...   the share of the summed loss over the chosen positions that comes from [MASK] positions
-# lowest_kind = ...  "mask", "random" or "kept": the kind with the lowest mean loss
-'''
+from . import ROOT, Assignment, Dodger, Mistake, Student, book_cell, book_listing
 
 PART1_TESTS = ("test_mask_words_labels", "test_mask_words_count", "test_mask_words_seeded", "test_mask_words_split")
 PART2_TESTS = ("test_mlm_head_parameters", "test_mlm_head_tied", "test_mlm_head_matches_bertlab")
 PART3_TESTS = ("test_loss_by_kind_small_case", "test_loss_by_kind_matches_bertlab")
+
+# ------------------------------------------------------------------------------------------------
+# The copying student: what the rendered book shows, renamed, plus one line of glue per part that
+# the notebook's own text spells out
+# ------------------------------------------------------------------------------------------------
+
+NAME = "03_masked_lm"
+CHAPTER = "03_masked_lm.md"
+
+
+def released(grade_id: str) -> str:
+    """The released stub of a solution cell: what a student who writes nothing there hands in."""
+    nb = json.loads((ROOT / "exercises" / NAME / f"{NAME}.ipynb").read_text(encoding="utf-8"))
+    cell = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id)
+    return "".join(cell["source"])
+
+
+def replaced(code: str, replacements: dict[str, str]) -> str:
+    """`code` with each text replaced (each must occur): renames of expressions, and the glue."""
+    for old, new in replacements.items():
+        assert old in code, f"the book's code no longer holds {old!r}"
+        code = code.replace(old, new)
+    return code
+
+
+STUB = "    # YOUR CODE HERE\n    raise NotImplementedError()"
+# Chapter 3's cell that sorts positions by fate (0 not chosen, 1 [MASK], 2 random, 3 unchanged), up to
+# the end of its `fates`, and the first lines of its cell that splits the held-out loss by fate.
+FATES_CELL = book_cell(CHAPTER, contains="def fates(")
+FATES = FATES_CELL[:FATES_CELL.index("    return fate\n") + len("    return fate\n")]
+SPLIT_CELL = book_cell(CHAPTER, contains="fate = fates(masked[\"input_ids\"], labels, original)")
+SPLIT_FIRST_LINES = "\n".join(SPLIT_CELL.splitlines()[:3])
+assert SPLIT_FIRST_LINES.endswith('nll = F.cross_entropy(logits.transpose(1, 2), original, reduction="none")')
+
+# Part 1: nothing in the book masks token strings with lists and a random.Random. Its mask_tokens
+# draws with torch.rand and torch.randint from a torch.Generator, which the part's rule forbids (a
+# copier who pastes it, seeded from rng, breaks the rule: `copying_mask_tokens_with_a_generator`
+# below), and it needs ids, not strings: the copying student leaves the part as released.
+COPIED_MASK_WORDS = released("mask_words")
+
+# Part 2: the book's MaskedLMHead listing. Its `activation(config.hidden_act)` is bertlab's, not in
+# the notebook; glue: `F.gelu` in its place (the part's text: "GELU is the exact one, `F.gelu`").
+# Its dense and LayerNorm are of size H and it takes no embedding_size: BERT's head, right with E = H
+# only (the factorization changes two lines of it, and `activation` a third).
+COPIED_HEAD = replaced(book_listing("bertlab/model.py", "MaskedLMHead"),
+                       {"activation(config.hidden_act)": "F.gelu"})
+
+# Part 3: chapter 3's `fates` and the masked_lm_loss listing, and the chapter's
+# `fate = fates(masked["input_ids"], labels, original)` renamed (what the model read is
+# masked_input_ids; at a chosen position the original token is the label). The chapter's `nll` line
+# (`logits.transpose(1, 2)`) fails on (M, V) logits; masked_lm_loss takes any (..., V). Glue: the
+# dict of the part's table, each kind's positions kept in the labels (-100 elsewhere).
+COPIED_LOSS = (FATES + "\n\n" + book_listing("bertlab/model.py", "masked_lm_loss") + "\n\n\n"
+               + released("loss_by_kind").replace(STUB, (
+                   "    " + replaced(SPLIT_FIRST_LINES.splitlines()[0],
+                                     {'masked["input_ids"]': "masked_input_ids", "original": "labels"}) + "\n"
+                   "    return {kind: masked_lm_loss(logits, torch.where(where, labels, IGNORE_INDEX)) for kind, where in "
+                   '(("all", fate > 0), ("mask", fate == 1), ("random", fate == 2), ("kept", fate == 3))}')))
+
+# The question (a solution cell of its own: the benefit of the doubt, a line of glue of its own): the
+# chapter's split cell's first lines on the held-out batch, renamed; glue: the question's formula for
+# mask_share. No line is left for lowest_kind (the chapter's table has "unchanged" lowest: a second
+# line would write it down).
+COPIED_ANSWER = released("mask_share").replace("# YOUR CODE HERE\nraise NotImplementedError()", (
+    replaced(SPLIT_FIRST_LINES, {'masked["input_ids"]': "heldout_masked", "labels": "heldout_labels",
+                                 "original": "heldout_labels", "logits": "heldout_logits"}) + "\n"
+    "mask_share = (nll[fate == 1].sum() / nll[fate > 0].sum()).item()"))
+
+# The issue's copier of Part 1 (#20): the book's mask_tokens pasted whole (its Sequence hint made a
+# list), called on ids of the strings with a torch.Generator seeded from rng. Right numbers, but
+# torch's random functions: the rule gives the part 0.
+PASTED_MASK_TOKENS = (replaced(book_listing("bertlab/data.py", "mask_tokens"), {"Sequence[int]": "list[int]"})
+                      + """
+
+
+def mask_words(tokens, vocab, rng, mlm_probability=0.15):
+    names = list(vocab) + sorted({token for token in tokens if token not in vocab})
+    index = {token: i for i, token in enumerate(names)}
+    ids = torch.tensor([[index[token] for token in tokens]])
+    special = torch.tensor([[token in SPECIAL_TOKENS for token in tokens]])
+    starts = torch.tensor([[not token.startswith("##") for token in tokens]])
+    never_drawn = [i for i, token in enumerate(names) if token in SPECIAL_TOKENS or i >= len(vocab)]
+    masked, labels = mask_tokens(ids, special, vocab_size=len(names), mask_token_id=index["[MASK]"],
+                                 generator=torch.Generator().manual_seed(rng.getrandbits(62)),
+                                 mlm_probability=mlm_probability, word_starts=starts, special_token_ids=never_drawn)
+    return [names[i] for i in masked[0].tolist()], [None if i == -100 else names[i] for i in labels[0].tolist()]
+""")
 
 # ------------------------------------------------------------------------------------------------
 # Rule breakers: correct results, by way of bertlab (or the setup's model)
@@ -332,7 +415,17 @@ DODGERS = [
                               "    def forward(self, hidden, word_embeddings):\n"
                               "        return self.inner(hidden, word_embeddings)\n"}),
     Dodger("head_magic_cell", "mlm_head", "the part in a cell that begins with %%time",
-           cells={"mlm_head": "%%time\nMaskedLMHead = bertlab.model.MaskedLMHead\n"}),
+           cells={"mlm_head": "%%time\n"
+                              "class MaskedLMHead(nn.Module):\n"
+                              "    def __init__(self, config, embedding_size=None):\n"
+                              "        super().__init__()\n"
+                              "        E = embedding_size or config.hidden_size\n"
+                              "        self.dense = nn.Linear(config.hidden_size, E)\n"
+                              "        self.norm = nn.LayerNorm(E, eps=config.layer_norm_eps)\n"
+                              "        self.bias = nn.Parameter(torch.zeros(config.vocab_size))\n"
+                              "        self.act = bertlab.model.activation(config.hidden_act)\n\n"
+                              "    def forward(self, hidden, word_embeddings):\n"
+                              "        return self.norm(self.act(self.dense(hidden))) @ word_embeddings.T + self.bias\n"}),
     Dodger("kinds_through_dict", "loss_by_kind", "a forbidden function kept in a dictionary of another cell",
            before=["helpers = {}\nhelpers['nll'] = bertlab.model.masked_lm_loss"],
            cells={"loss_by_kind": "def loss_by_kind(logits, labels, masked_input_ids, mask_token_id):\n"
@@ -384,6 +477,11 @@ ASSIGNMENT = Assignment(
                 replace="masked_tokens[i] = rng.choice(replacements)", by="masked_tokens[i] = rng.choice(vocab)",
                 scores={"test_mask_words_split": 0},
                 feedback="the random token drawn from the whole vocabulary, special tokens included"),
+        # Part 1 (rule): the issue's copier, the book's mask_tokens pasted with a generator seeded from rng.
+        Student("copying_mask_tokens_with_a_generator", cells={"mask_words": PASTED_MASK_TOKENS},
+                scores={test: 0 for test in PART1_TESTS},
+                feedback="Rule broken: mask_words may not use `bertlab`, `transformers`, `torch.Generator`, `torch.rand`",
+                validate=True),
         Student("mask_words_by_bertlab", cells={"mask_words": MASK_WORDS_BY_BERTLAB},
                 scores={test: 0 for test in PART1_TESTS},
                 feedback="Rule broken: mask_words may not use `bertlab`, `transformers`, `torch.Generator`",
@@ -429,21 +527,14 @@ ASSIGNMENT = Assignment(
                 scores={"test_mask_share": 0},
                 feedback="the ratio of the mean losses"),
     ],
-    # Each listing the book shows, renamed to the part it looks like: mask_tokens takes tensors and a
-    # torch.Generator (and its signature's Sequence[int] is not even defined in the notebook), the
-    # book's head has no embedding_size (and calls bertlab's `activation`, not defined here), and
-    # masked_lm_loss has two arguments, not four. No chapter cell computes the question's answer.
+    # What the book shows, renamed, plus one line of glue per part that the notebook spells out (the
+    # parts above, COPIED_...): 3.5 of 10.
     copying=Student(
         "copying_the_book",
-        cells={"mask_words": book_listing("bertlab/data.py", "mask_tokens", renames={"mask_tokens": "mask_words"}),
-               "mlm_head": book_listing("bertlab/model.py", "MaskedLMHead"),
-               "loss_by_kind": book_listing("bertlab/model.py", "masked_lm_loss",
-                                            renames={"masked_lm_loss": "loss_by_kind"}),
-               "mask_share": MASK_SHARE_GIVEN + "# YOUR CODE HERE\nraise NotImplementedError()"},
-        scores={"test_mask_words_labels": 0, "test_mask_words_count": 0, "test_mask_words_seeded": 0,
-                "test_mask_words_split": 0, "test_mlm_head_parameters": 0, "test_mlm_head_tied": 0,
-                "test_mlm_head_matches_bertlab": 0, "test_loss_by_kind_small_case": 0,
-                "test_loss_by_kind_matches_bertlab": 0, "test_mask_share": 0, "test_lowest_kind": 0}),
+        cells={"mask_words": COPIED_MASK_WORDS, "mlm_head": COPIED_HEAD, "loss_by_kind": COPIED_LOSS,
+               "mask_share": COPIED_ANSWER},
+        scores={**{test: 0 for test in PART1_TESTS}, "test_mlm_head_parameters": 0, "test_mlm_head_tied": 0,
+                "test_lowest_kind": 0}),
     alternatives=[
         Student("groups_identity_numpy",
                 cells={"mask_words": GROUPS_MASK_WORDS, "mlm_head": IDENTITY_HEAD, "loss_by_kind": SUMS_LOSS,
