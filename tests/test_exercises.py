@@ -409,17 +409,26 @@ def test_copying_the_book_with_the_notebooks_glue_earns_at_most_half(assignment)
     assert set(spec.copying.cells) == code_parts(assignment), "the copying student fills every solution cell"
 
 
-def test_the_readme_states_what_copying_earns():
-    """The README's points table says what the copying student earns in each assignment, and their total:
-    the numbers this file's class test holds, not numbers typed once and left to drift."""
+def test_the_readme_states_what_copying_earns_and_how_many_students_are_graded():
+    """The README's points table says what the copying student earns in each assignment, and their total,
+    and the README counts the synthetic students and dodgers: the numbers this file's class test holds,
+    not numbers typed once and left to drift."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     stated = re.findall(r"^\| (\d)\. [^|]+\|[^|]+\|[^|]+\| ([\d.]+) of ([\d.]+) \|$", readme, flags=re.M)
     earned = {assignment: sum({**CLASS[assignment].points, **CLASS[assignment].copying.scores}.values())
               for assignment in ASSIGNMENTS}
     assert [(int(n), float(got), float(of)) for n, got, of in stated] == \
         [(i, earned[a], sum(CLASS[a].points.values())) for i, a in enumerate(ASSIGNMENTS, 1)], stated
+    words = " ".join(readme.split())
     total = f"{sum(earned.values()):g} of {sum(sum(CLASS[a].points.values()) for a in ASSIGNMENTS):g} points"
-    assert total in " ".join(readme.split()), f"the README does not say the copying student's total, {total}"
+    assert total in words, f"the README does not say the copying student's total, {total}"
+    students = sum(len(spec.mistakes) + 1 + len(spec.alternatives) for spec in CLASS.values())
+    dodgers = sum(len(spec.dodgers) for spec in CLASS.values())
+    notebooks_graded = sum(len(share_notebooks(a, [*s.mistakes, s.copying, *s.alternatives, *s.dodgers])) + 2
+                           for a, s in CLASS.items())
+    for said in (f"class of {dodgers} dodgers", f"{students} students and {dodgers} rule dodgers in all, graded in "
+                                                f"{notebooks_graded} notebooks"):
+        assert said in words, f"the README does not say {said!r}"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
