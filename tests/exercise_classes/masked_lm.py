@@ -82,15 +82,9 @@ COPIED_ANSWER = released("mask_share").replace("# YOUR CODE HERE\nraise NotImple
                                  "original": "heldout_labels", "logits": "heldout_logits"}) + "\n"
     "mask_share = (nll[fate == 1].sum() / nll[fate > 0].sum()).item()"))
 
-# The issue's copier of Part 1 (#20): the book's mask_tokens pasted whole (its Sequence hint made a
-# list), called on ids of the strings with a torch.Generator seeded from rng. Right numbers, but
-# torch's random functions: the rule gives the part 0.
-PASTED_MASK_TOKENS = (replaced(book_listing("bertlab/data.py", "mask_tokens"), {"Sequence[int]": "list[int]"})
-                      + """
-
-
-def mask_words(tokens, vocab, rng, mlm_probability=0.15):
-    names = list(vocab) + sorted({token for token in tokens if token not in vocab})
+# mask_words by way of a tensor masker `mask_tokens` (bertlab's, imported or pasted): the strings as
+# ids of vocab (tokens outside it after), drawn with a torch.Generator seeded from rng.
+_MASK_WORDS_THROUGH_TENSORS = """    names = list(vocab) + sorted({token for token in tokens if token not in vocab})
     index = {token: i for i, token in enumerate(names)}
     ids = torch.tensor([[index[token] for token in tokens]])
     special = torch.tensor([[token in SPECIAL_TOKENS for token in tokens]])
@@ -100,27 +94,22 @@ def mask_words(tokens, vocab, rng, mlm_probability=0.15):
                                  generator=torch.Generator().manual_seed(rng.getrandbits(62)),
                                  mlm_probability=mlm_probability, word_starts=starts, special_token_ids=never_drawn)
     return [names[i] for i in masked[0].tolist()], [None if i == -100 else names[i] for i in labels[0].tolist()]
-""")
+"""
+
+# The issue's copier of Part 1 (#20): the book's mask_tokens pasted whole (its Sequence hint made a
+# list), called on ids of the strings with a torch.Generator seeded from rng. Right numbers, but
+# torch's random functions: the rule gives the part 0.
+PASTED_MASK_TOKENS = (replaced(book_listing("bertlab/data.py", "mask_tokens"), {"Sequence[int]": "list[int]"})
+                      + "\n\n\ndef mask_words(tokens, vocab, rng, mlm_probability=0.15):\n"
+                      + _MASK_WORDS_THROUGH_TENSORS)
 
 # ------------------------------------------------------------------------------------------------
 # Rule breakers: correct results, by way of bertlab (or the setup's model)
 # ------------------------------------------------------------------------------------------------
 
-MASK_WORDS_BY_BERTLAB = '''def mask_words(tokens, vocab, rng, mlm_probability=0.15):
-    # bertlab's own whole-word masking, through tensors: ids of vocab, then the tokens of the list
-    names = list(vocab) + sorted({token for token in tokens if token not in vocab})
-    index = {token: i for i, token in enumerate(names)}
-    ids = torch.tensor([[index[token] for token in tokens]])
-    special = torch.tensor([[token in SPECIAL_TOKENS for token in tokens]])
-    starts = torch.tensor([[not token.startswith("##") for token in tokens]])
-    never_drawn = [i for i, token in enumerate(names) if token in SPECIAL_TOKENS or i >= len(vocab)]
-    from bertlab.data import mask_tokens
-
-    masked, labels = mask_tokens(ids, special, vocab_size=len(names), mask_token_id=index["[MASK]"],
-                                 generator=torch.Generator().manual_seed(rng.getrandbits(62)),
-                                 mlm_probability=mlm_probability, word_starts=starts, special_token_ids=never_drawn)
-    return [names[i] for i in masked[0].tolist()], [None if i == -100 else names[i] for i in labels[0].tolist()]
-'''
+MASK_WORDS_BY_BERTLAB = ("def mask_words(tokens, vocab, rng, mlm_probability=0.15):\n"
+                         "    from bertlab.data import mask_tokens  # bertlab's own whole-word masking\n\n"
+                         + _MASK_WORDS_THROUGH_TENSORS)
 
 HEAD_BY_MODEL = '''class MaskedLMHead(nn.Module):
     def __init__(self, config, embedding_size=None):
