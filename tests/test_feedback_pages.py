@@ -310,9 +310,11 @@ def test_install_assets_needs_the_feedback_folder_made_first(tmp_path):
 
 def test_the_summary_of_a_failed_test_says_its_first_sentence_whole():
     """A message is wrapped at 80 columns for a terminal (bertlab.grading.wrap); the summary line
-    under a test cell joins the wrapped line back, and stops where the message's next line starts."""
+    under a test cell joins the wrapped line back, and stops where the message's next line starts,
+    for the error output the judge writes as for one from the kernel."""
     from nbformat import NotebookNode
 
+    from bertlab.autograde.cells import error_output
     from bertlab.autograde.feedback import FeedbackWithoutHiddenTests
     from bertlab.grading import wrap
 
@@ -322,6 +324,6 @@ def test_the_summary_of_a_failed_test_says_its_first_sentence_whole():
     assert len(message.splitlines()) > 3  # wrapped: the first sentence spans lines
     cell = NotebookNode(cell_type="code", source="", metadata={"nbgrader": {
         "grade_id": "test_loss", "score": 0, "points": 2, "grade": True}},
-        outputs=[NotebookNode(output_type="error", ename="WrongAnswer", evalue=message, traceback=[])])
+        outputs=[error_output("WrongAnswer", message)])  # the error the judge writes for a failed verdict
     summary = FeedbackWithoutHiddenTests()._verdict(cell).text
     assert summary == f"test_loss: 0 of 2 points, failed: {first}\n"

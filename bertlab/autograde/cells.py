@@ -7,13 +7,11 @@ from nbgrader.utils import is_grade
 
 
 def error_output(ename: str, message: str) -> NotebookNode:
-    """An error output, as a kernel would show it: nbgrader scores a test cell with one as
-    failed."""
+    """An error output, as a kernel would show it (the whole message in `evalue`, as `str` of the
+    exception: the feedback's summary line reads its first sentence there): nbgrader scores a test
+    cell with one as failed."""
     return NotebookNode(
-        output_type="error",
-        ename=ename,
-        evalue=message.splitlines()[0] if message else "",
-        traceback=[f"{ename}: {message}"],
+        output_type="error", ename=ename, evalue=message, traceback=[f"{ename}: {message}"]
     )
 
 
