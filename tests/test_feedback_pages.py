@@ -326,4 +326,4 @@ def test_the_summary_of_a_failed_test_says_its_first_sentence_whole():
         "grade_id": "test_loss", "score": 0, "points": 2, "grade": True}},
         outputs=[error_output("WrongAnswer", message)])  # the error the judge writes for a failed verdict
     summary = FeedbackWithoutHiddenTests()._verdict(cell).text
-    assert summary == f"test_loss: 0 of 2 points, failed: {first}\n"
+    assert summary == wrap(f"test_loss: 0 of 2 points, failed: {first}") + "\n"  # wrapped as the message is

@@ -23,6 +23,7 @@ The page itself is made safe to open (nothing a student wrote runs) by
 from __future__ import annotations
 
 import re
+import textwrap
 
 import nbformat
 from nbformat import NotebookNode
@@ -185,7 +186,10 @@ class FeedbackWithoutHiddenTests(NbGraderPreprocessor):
                 points=points,
                 message=first_statement(message),
             )
-        return NotebookNode(output_type="stream", name="stdout", text=text + "\n")
+        # Wrapped at 80 columns, as bertlab.grading (which imports torch) wraps the messages above
+        # it, so that the page needs no sideways scrolling.
+        wrapped = textwrap.fill(text, 80, subsequent_indent="  ", break_on_hyphens=False)
+        return NotebookNode(output_type="stream", name="stdout", text=wrapped + "\n")
 
 
 def first_statement(message: str) -> str:
