@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 # (e.g. `make test TORCH=torch` on a CUDA machine). The package itself only asks for a range.
 TORCH  ?= torch==2.13.0
 
-.PHONY: setup constraints demo test bench book clean exercises release collect autograde regrade feedback grades
+.PHONY: setup constraints demo test bench book serve clean exercises release collect autograde regrade feedback grades
 
 setup: $(VENV)/.installed
 
@@ -30,8 +30,12 @@ $(VENV)/.installed: $(wildcard pyproject.toml constraints.txt)
 
 # Resolve the newest versions pyproject.toml's ranges allow in a scratch venv, write them to
 # constraints.txt and print what changed; then `make test` before committing the file.
+# The website's JavaScript moves the same way: the newest releases, pinned exactly in package.json
+# and package-lock.json (`git diff package-lock.json` shows what changed).
+JS_PACKAGES := onnxruntime-web @huggingface/tokenizers
 constraints:
 	python3 .ci/refresh_constraints.py --torch "$(TORCH)"
+	npm install --save-exact --ignore-scripts --no-audit --no-fund $(JS_PACKAGES:%=%@latest)
 
 demo: setup
 	$(PY) -m bertlab.demo
@@ -45,10 +49,25 @@ bench: setup
 # The course book (book/, _config.yml, _toc.yml) as HTML in _build/html. The chapters are executed
 # (cached in _build/.jupyter_cache); -W makes every Sphinx warning and every failing cell an error.
 # The kernel gets the profile in book/_kernel (its own start-up log quietened; see the file).
-book: setup
+book: setup $(if $(wildcard package.json),node_modules/.package-lock.json)
 	mkdir -p _build/ipython/profile_default
 	cp book/_kernel/ipython_kernel_config.py _build/ipython/profile_default/
 	IPYTHONDIR="$(abspath _build/ipython)" $(VENV)/bin/jupyter-book build . -W --keep-going
+
+# The JavaScript the website runs in the reader's browser (ONNX Runtime Web, the tokenizer), at the
+# exact versions of package-lock.json; `npm ci` installs nothing else and runs no install scripts.
+# (A book without package.json, such as tests/test_book_build.py's page, has no live explorations.)
+# Node.js and npm come from Debian (`apt-get install nodejs npm`) where they are missing.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+# The built book over HTTP at http://localhost:8000 (PORT=...): the live explorations load
+# WebAssembly and models with fetch(), which browsers refuse for file:// pages.
+PORT ?= 8000
+serve:
+	@test -f _build/html/index.html || { echo "no built book in _build/html: run make book first"; exit 1; }
+	$(PY) -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
 
 # ------------------------------------------------------------------------------------------------
 # The graded exercises (nbgrader; configured by nbgrader_config.py). solutions/ is the source,

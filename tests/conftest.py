@@ -7,6 +7,7 @@ import torch
 
 import bertlab
 from bertlab.checkpoints import hf_name, to_hf_state_dict
+from rendered import browser, built_book, server  # noqa: F401  (the built site, once a session)
 from required import strict
 
 warnings.filterwarnings("ignore", message=".*were not initialized.*")
