@@ -60,7 +60,9 @@ def test_ci_set_to_a_false_value_is_not_ci(relaxed, value):
 
 def test_skips_become_failures_in_ci_except_for_cuda_and_stay_skips_without(pytester, relaxed):
     pytester.makeconftest((TESTS / "conftest.py").read_text(encoding="utf-8"))
-    pytester.makepyfile(required=(TESTS / "required.py").read_text(encoding="utf-8"))
+    # with the helper modules it imports
+    for helper in ("required", "rendered"):
+        pytester.makepyfile(**{helper: (TESTS / f"{helper}.py").read_text(encoding="utf-8")})
     pytester.makepyfile(
         test_skips="""
         import pytest

@@ -226,7 +226,7 @@ class Exploration {
     this.modelName = modelName;
     this.form = el("form", { class: "live-form" });
     this.status = el("p", { class: "live-status", role: "status" });
-    this.progress = el("progress", { class: "live-progress", max: "1", value: "0", hidden: "" });
+    this.progress = el("progress", { class: "live-progress", max: "1", value: "0", hidden: "", "aria-label": "Loading the model" });
     this.output = el("div", { class: "live-output", "aria-live": "polite" });
     this.button = el("button", { type: "submit", class: "live-run", text: "Show" });
     section.querySelector(".live-nojs")?.remove();
