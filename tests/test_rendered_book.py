@@ -3,9 +3,13 @@
 The book is built by the README's own command, `make book` (every chapter executed, any warning,
 failing cell or text a cell writes to stderr an error), served on localhost, and every page of the table
 of contents is opened in headless Chromium (Debian's `chromium`, driven by Playwright). A page
-passes when it loads without a JavaScript error or a missing file, every image on it has loaded
+passes when it loads, on a first visit, without a JavaScript or console error or a missing file,
+every image on it has loaded
 (`naturalWidth > 0`), every formula is typeset by MathJax (served from the book itself, so it works
 offline), and no cell shows a traceback, an error or text on stderr.
+
+Every figure has a numbered caption, which is also its image's alt text (what a screen reader
+says instead of the hashed file name; book/_ext/alt_text.py), and opens full size on a click.
 
 What a reader sees is checked too, at a laptop's 1280-px window and at 800 px:
 - every figure keeps its proportions (rendered aspect ratio within 2% of the PNG's), and at 1280 px
@@ -55,6 +59,12 @@ PAGE_REPORT = """() => {
         broken_images: images.filter((img) => !img.complete || img.naturalWidth === 0)
                              .map((img) => img.getAttribute('src')),
         figures: document.querySelectorAll('.cell_output img').length,
+        // What a screen reader says for each figure, and whether it has a numbered caption.
+        alts: Array.from(document.querySelectorAll('.cell_output img')).map((img) => ({
+            src: img.getAttribute('src'), alt: img.getAttribute('alt') || '',
+            caption: (img.closest('figure') && img.closest('figure').querySelector('figcaption'))
+                     ? img.closest('figure').querySelector('figcaption').innerText : null,
+            opens: img.closest('a') ? img.closest('a').getAttribute('href') : null})),
         downloads: Array.from(document.querySelectorAll('a.download')).map((a) => a.href),
         tracebacks: Array.from(document.querySelectorAll('.output.traceback, .output.error')).map(text),
         stderr: Array.from(document.querySelectorAll('.output.stderr')).map(text),
@@ -75,6 +85,9 @@ def page_reports(browser, server) -> dict[str, dict]:
         page = browser.new_page()
         problems = []
         page.on("pageerror", lambda error, problems=problems: problems.append(f"JavaScript error: {error}"))
+        # A first visit (a new page is a new browser context: nothing saved) logs no error either.
+        page.on("console", lambda message, problems=problems: message.type == "error" and
+                problems.append(f"console error: {message.text}"))
         page.on("response", lambda response, problems=problems: response.status >= 400 and
                 problems.append(f"HTTP {response.status} for {response.url}"))
         page.on("requestfailed", lambda request, problems=problems: problems.append(
@@ -120,6 +133,19 @@ def test_each_teaching_chapter_shows_at_least_three_figures(page_reports, page_p
     assert page_path in page_reports, f"{page_path} is not in _toc.yml"
     figures = page_reports[page_path]["figures"]
     assert figures >= 3, f"{page_path} shows {figures} figures drawn by its cells; the course asks for 3 or more"
+
+
+@pytest.mark.parametrize("page_path", toc_pages())
+def test_every_figure_has_a_caption_said_as_its_alt_text_and_opens_full_size(page_reports, page_path):
+    """A screen reader reads the figure's caption, not its hashed file name; a click or tap on a
+    figure opens the image itself, at the size it was drawn."""
+    for image in page_reports[page_path]["alts"]:
+        assert image["caption"], f"{page_path}: the figure {image['src']} has no caption"
+        caption = " ".join(image["caption"].split())
+        assert image["alt"] and "_images/" not in image["alt"] and not image["alt"].endswith(".png"), \
+            f"{page_path}: the alt text of {image['src']} is {image['alt']!r}"
+        assert image["alt"] in caption, f"{page_path}: alt {image['alt'][:60]!r} is not the caption {caption[:60]!r}"
+        assert image["opens"] == image["src"], f"{page_path}: {image['src']} does not open full size"
 
 
 # ------------------------------------------------------------------------------------------------

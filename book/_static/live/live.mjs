@@ -227,7 +227,9 @@ class Exploration {
     this.form = el("form", { class: "live-form" });
     this.status = el("p", { class: "live-status", role: "status" });
     this.progress = el("progress", { class: "live-progress", max: "1", value: "0", hidden: "", "aria-label": "Loading the model" });
-    this.output = el("div", { class: "live-output", "aria-live": "polite" });
+    // The status line (role=status) is what a screen reader announces; the tables are read on
+    // demand, not re-announced at each keystroke.
+    this.output = el("div", { class: "live-output" });
     this.button = el("button", { type: "submit", class: "live-run", text: "Show" });
     section.querySelector(".live-nojs")?.remove();
     section.append(this.form, this.progress, this.status, this.output);
