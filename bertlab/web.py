@@ -77,6 +77,8 @@ class ClassifierGraph(nn.Module):
 
 def _export(graph: nn.Module, example: tuple, names: dict, path: Path) -> Path:
     """torch.onnx.export (the dynamo exporter) with dynamic batch and sequence sizes."""
+    import onnx_ir as ir  # installed with onnxscript, which the exporter needs
+
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq", max=512)
     dims = {"input_ids": {0: batch, 1: seq}, "token_type_ids": {0: batch, 1: seq}}
     if "predict_at" in names["inputs"]:
@@ -103,6 +105,11 @@ def _export(graph: nn.Module, example: tuple, names: dict, path: Path) -> Path:
                 external_data=False,  # one file: the page fetches one URL per model
                 verbose=False,
             )
+        # The exporter notes each node's Python stack trace (with this checkout's file paths) and
+        # its FX origin; a reader's browser needs none of it, and without it the same model
+        # gives the same bytes on every machine.
+        for node in ir.traversal.RecursiveGraphIterator(program.model.graph):
+            node.metadata_props.clear()
         program.save(str(path))
     finally:
         exporter_log.setLevel(level)

@@ -6,6 +6,7 @@ tokenizers. tests/test_live_book.py then checks the pages themselves in Chromium
 """
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,6 +44,19 @@ def test_the_site_files_are_the_model_and_the_two_tokenizers_within_the_size_aim
         "shakespeare-mini").parameters())
     assert 4 * n_weights <= sizes["shakespeare-mini/model.onnx"] <= 4 * n_weights * 1.02 + 200_000
     assert sizes["shakespeare-mini/model.onnx"] < 25e6
+
+
+def test_an_export_is_the_same_bytes_on_every_machine(exported, tmp_path):
+    """The exporter notes each node's stack trace, with this checkout's paths: a build in another
+    folder then wrote a file of another size (CI's classifier was 22.05 MB, this machine's 22.04).
+    The site's files carry no path and are the same bytes wherever they are built."""
+    folder, _ = exported
+    model_bytes = (folder / "shakespeare-mini" / "model.onnx").read_bytes()
+    checkout = str(Path(bertlab.__file__).resolve().parent.parent).encode()
+    assert checkout not in model_bytes and b"stack_trace" not in model_bytes
+    again = web.export_pretraining(bertlab.BertForPreTraining.from_pretrained("shakespeare-mini"),
+                                   tmp_path / "somewhere" / "else" / "model.onnx")
+    assert again.read_bytes() == model_bytes
 
 
 def test_the_exported_pretraining_graph_computes_what_bertlab_computes(exported):
