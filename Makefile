@@ -32,10 +32,13 @@ $(VENV)/.installed: $(wildcard pyproject.toml constraints.txt)
 # constraints.txt and print what changed; then `make test` before committing the file.
 # The website's JavaScript moves the same way: the newest releases, pinned exactly in package.json
 # and package-lock.json (`git diff package-lock.json` shows what changed).
+# (axe-core, which only the browser tests run, is a devDependency: never copied into the site.)
 JS_PACKAGES := onnxruntime-web @huggingface/tokenizers
+JS_TEST_PACKAGES := axe-core
 constraints:
 	python3 .ci/refresh_constraints.py --torch "$(TORCH)"
 	npm install --save-exact --ignore-scripts --no-audit --no-fund $(JS_PACKAGES:%=%@latest)
+	npm install --save-exact --save-dev --ignore-scripts --no-audit --no-fund $(JS_TEST_PACKAGES:%=%@latest)
 
 demo: setup
 	$(PY) -m bertlab.demo

@@ -151,11 +151,14 @@ def test_every_figure_has_a_caption_said_as_its_alt_text_and_opens_full_size(pag
 # ------------------------------------------------------------------------------------------------
 # What a reader sees: proportions, sizes, overflow.
 # ------------------------------------------------------------------------------------------------
-WIDTHS = (1280, 800)
+WIDTHS = (1280, 800, 390)  # a laptop, a small window or tablet, a phone
 # A figure is drawn by matplotlib at 100 dpi (myst-nb writes that size, in CSS px, as the image's
 # inline width); shown below this share of it at 1280 px, its 8-pt text would fall under 8.9 px.
 MIN_FIGURE_SCALE_AT_1280 = 0.8
-MAX_SCROLLING_SHARE_AT_1280 = 0.10
+MAX_SCROLLING_SHARE = 0.10  # of code and output blocks, at 1280 and 800 px
+# Prose a reader follows from line to line without losing it: about 60-80 characters a line.
+PROSE_MEASURE = (60, 80)  # the median paragraph's, where the screen has room (800 px and up)
+LONGEST_PROSE_LINE = 85   # any paragraph's, at any width
 
 LAYOUT_REPORT = """() => ({
     figures: Array.from(document.querySelectorAll('.cell_output img')).map((img) => {
@@ -174,6 +177,31 @@ LAYOUT_REPORT = """() => ({
             src: img.getAttribute('src'), loaded: img.complete && img.naturalWidth > 0})),
     })),
     text: document.querySelector('main') ? document.querySelector('main').innerText : document.body.innerText,
+    // Characters per line of each paragraph of prose of 3 lines or more (not a cell's output, not a
+    // live exploration): its width times the characters per pixel of its own text.
+    measures: Array.from(document.querySelectorAll('article p')).filter(
+            (p) => !p.closest('.cell, .live-exploration, table, nav')).map((p) => {
+        const range = document.createRange();
+        range.selectNodeContents(p);
+        const rects = Array.from(range.getClientRects());
+        const lines = new Set(rects.map((r) => Math.round(r.top))).size;
+        const ink = rects.reduce((sum, r) => sum + r.width, 0);
+        const chars = p.innerText.replace(/\\s+/g, ' ').length;
+        return {lines: lines, per_line: ink > 0 ? p.getBoundingClientRect().width * chars / ink : 0,
+                text: p.innerText.slice(0, 60)};
+    }).filter((m) => m.lines >= 3),
+    page_width: document.documentElement.scrollWidth,
+    window_width: window.innerWidth,
+    // What sticks out of the screen, other than inside a box that scrolls on its own.
+    wider_than_screen: Array.from(document.querySelectorAll('article *')).filter((el) =>
+            el.getBoundingClientRect().right > window.innerWidth + 1 &&
+            !el.closest('pre, .highlight, .live-table-wrap, .table-wrapper, .pst-scrollable-table-container'))
+        .slice(0, 5).map((el) => el.tagName.toLowerCase() + ': ' + (el.innerText || '').slice(0, 60)),
+    boxes_scrolling: Array.from(document.querySelectorAll('pre')).filter((pre) => pre.scrollWidth > pre.clientWidth + 1)
+        .map((pre) => ({overflow: getComputedStyle(pre).overflowX,
+                        right: pre.getBoundingClientRect().right})),
+    formulas_cut: Array.from(document.querySelectorAll('mjx-container[display="true"]'))
+        .filter((m) => m.scrollWidth > m.clientWidth + 1).map((m) => m.textContent.slice(0, 60)),
 })"""
 
 
@@ -182,13 +210,37 @@ def layouts(browser, server) -> dict[tuple[str, int], dict]:
     """Every page of the toc at each window width: its figures, code blocks and pictures."""
     reports = {}
     for width in WIDTHS:
-        page = browser.new_page(viewport={"width": width, "height": 900})
         for page_path in toc_pages():
+            # A new page each time: a first visit, nothing saved by the one before.
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            errors = []
+            page.on("pageerror", lambda error, errors=errors: errors.append(f"JavaScript error: {error}"))
+            page.on("console", lambda message, errors=errors: message.type == "error" and
+                    errors.append(f"console error: {message.text}"))
             page.goto(f"{server}/{page_path}.html", wait_until="load")
             settle(page)
             reports[page_path, width] = page.evaluate(LAYOUT_REPORT)
-        page.close()
+            if width in AXE_WIDTHS:
+                reports[page_path, width]["axe"] = run_axe(page)
+            reports[page_path, width]["errors"] = errors
+            page.close()
     return reports
+
+
+# axe-core (Deque's accessibility engine, from npm at package-lock.json's version) on every page:
+# contrast, names of links and controls, landmarks, ARIA, language, images' alt text, ...
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+AXE_WIDTHS = (1280, 390)
+
+
+def run_axe(page) -> list[dict]:
+    """axe-core's violations of the page as it is shown (WCAG 2.x A and AA rules and axe's best
+    practices), each with its impact and where."""
+    assert AXE.exists(), f"{AXE} is missing: `make book` installs it with `npm ci` (package-lock.json)"
+    page.add_script_tag(path=str(AXE))
+    return page.evaluate("""async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+        .map((v) => ({id: v.id, impact: v.impact, help: v.help,
+                      where: v.nodes.slice(0, 3).map((n) => n.target.join(' ') + ': ' + n.failureSummary.split('\\n')[1])}))""")
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -216,15 +268,67 @@ def test_every_figure_is_shown_large_enough_to_read_at_1280_px(layouts):
                        "where their text is too small to read:\n" + "\n".join(small))
 
 
-def test_at_most_a_tenth_of_code_blocks_scroll_sideways_at_1280_px(layouts):
-    blocks = [(page_path, block) for page_path in toc_pages() for block in layouts[page_path, 1280]["blocks"]]
+@pytest.mark.parametrize("width", (1280, 800))
+def test_at_most_a_tenth_of_code_blocks_scroll_sideways(layouts, width):
+    blocks = [(page_path, block) for page_path in toc_pages() for block in layouts[page_path, width]["blocks"]]
     scrolling = [(page_path, block) for page_path, block in blocks
                  if block["scroll_width"] > block["client_width"] + 1]
     listed = "\n".join(f"{page_path}: {len(block['longest_line'])} chars: {block['longest_line'][:100]}"
                        for page_path, block in scrolling)
-    assert len(scrolling) <= MAX_SCROLLING_SHARE_AT_1280 * len(blocks), (
-        f"{len(scrolling)} of {len(blocks)} code and output blocks scroll sideways at 1280 px "
-        f"(at most {MAX_SCROLLING_SHARE_AT_1280:.0%} may):\n{listed}")
+    assert len(scrolling) <= MAX_SCROLLING_SHARE * len(blocks), (
+        f"{len(scrolling)} of {len(blocks)} code and output blocks scroll sideways at {width} px "
+        f"(at most {MAX_SCROLLING_SHARE:.0%} may):\n{listed}")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_prose_keeps_a_readable_measure(layouts, width):
+    """About 60-80 characters a line: the article is wide for the code, not for the paragraphs."""
+    import statistics
+
+    for page_path in toc_pages():
+        measures = layouts[page_path, width]["measures"]
+        if not measures:
+            continue
+        too_long = [f"{m['per_line']:.0f} chars a line: {m['text']}" for m in measures
+                    if m["per_line"] > LONGEST_PROSE_LINE]
+        assert not too_long, f"{page_path} at {width} px: paragraphs over {LONGEST_PROSE_LINE} characters a line:\n" \
+                             + "\n".join(too_long[:5])
+        median = statistics.median(m["per_line"] for m in measures)
+        low, high = PROSE_MEASURE
+        assert median <= high and (width < 800 or median >= low), \
+            f"{page_path} at {width} px: its paragraphs run {median:.0f} characters a line (median), not {low}-{high}"
+
+
+def test_on_a_phone_no_page_is_wider_than_the_screen(layouts):
+    """At 390 px the page never pans sideways: long words and inline code wrap, displayed formulas
+    are scaled to fit (book/_static/bertlab.js), and code that is wider scrolls in its own box."""
+    for page_path in toc_pages():
+        layout = layouts[page_path, 390]
+        assert layout["page_width"] <= layout["window_width"], (
+            f"{page_path} is {layout['page_width']} px wide on a {layout['window_width']}-px phone; "
+            f"sticking out: {layout['wider_than_screen']}")
+        for box in layout["boxes_scrolling"]:
+            assert box["overflow"] in ("auto", "scroll") and box["right"] <= layout["window_width"] + 1, \
+                f"{page_path}: a code block wider than the phone does not scroll inside its own box: {box}"
+        assert layout["formulas_cut"] == [], f"{page_path}: formulas wider than the phone: {layout['formulas_cut']}"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_no_page_logs_an_error_at_any_width(layouts, width):
+    for page_path in toc_pages():
+        assert layouts[page_path, width]["errors"] == [], \
+            f"{page_path} at {width} px, on a first visit: {layouts[page_path, width]['errors']}"
+
+
+@pytest.mark.parametrize("width", AXE_WIDTHS)
+def test_axe_finds_no_serious_or_critical_accessibility_violation(layouts, width):
+    found = []
+    for page_path in toc_pages():
+        for violation in layouts[page_path, width]["axe"]:
+            if violation["impact"] in ("serious", "critical"):
+                found.append(f"{page_path}: [{violation['impact']}] {violation['id']}: {violation['help']}\n    "
+                             + "\n    ".join(violation["where"]))
+    assert not found, f"axe-core at {width} px:\n" + "\n".join(found)
 
 
 @pytest.mark.parametrize("page_path", TEACHING_CHAPTERS)
