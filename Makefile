@@ -54,7 +54,7 @@ bench: setup
 # The kernel gets the profile in book/_kernel (its own start-up log quietened; see the file).
 book: setup $(if $(wildcard package.json),node_modules/.package-lock.json)
 	mkdir -p _build/ipython/profile_default
-	cp book/_kernel/ipython_kernel_config.py _build/ipython/profile_default/
+	cp book/_kernel/ipython_kernel_config.py book/_kernel/smallest_text.py _build/ipython/profile_default/
 	IPYTHONDIR="$(abspath _build/ipython)" $(VENV)/bin/jupyter-book build . -W --keep-going
 
 # The JavaScript the website runs in the reader's browser (ONNX Runtime Web, the tokenizer), at the
