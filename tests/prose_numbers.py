@@ -225,10 +225,15 @@ def prose_pieces(markdown: str, first_line: int = 1) -> list[tuple[int, str]]:
         if token.type != "inline":
             continue
         line = start
+        autolink = False  # <https://...>: the text of the link is its target
         for child in token.children or []:
-            if child.type in ("softbreak", "hardbreak"):
+            if child.type == "link_open":
+                autolink = child.markup == "autolink"
+            elif child.type == "link_close":
+                autolink = False
+            elif child.type in ("softbreak", "hardbreak"):
                 line += 1
-            elif child.type == "text":
+            elif child.type == "text" and not autolink:
                 pieces.append((line, child.content))
             elif child.type in ("code_inline", "math_inline", "math_single", "myst_role"):
                 line += child.content.count("\n")  # a multi-line span moves the line on
@@ -331,6 +336,38 @@ def executed_notebook(path: Path, cache: Path | None = None) -> dict:
             raise RuntimeError(f"{path} has no outputs and its cache entry is stale: build again")
         notebook = json.loads(nbformat.writes(merged))
     return notebook
+
+
+# ---------------------------------------------------------------------------------------------
+# Glue: what a {glue:text} role shows, for tests that put the number back by hand
+
+GLUE_ROLE = re.compile(r"\{glue(?::text)?\}`(?P<key>[^`:]+)(?::(?P<spec>[^`]*))?`")
+
+
+def glued_values(notebook: dict) -> dict[str, str]:
+    """Each glued key's value as MyST-NB stores it (text/plain: the value's repr)."""
+    values = {}
+    for cell in notebook.get("cells", []):
+        for output in cell.get("outputs", []):
+            scrapbook = output.get("metadata", {}).get("scrapbook")
+            if scrapbook:
+                text = output.get("data", {}).get(scrapbook.get("mime_prefix", "") + "text/plain")
+                if text is not None:
+                    values[scrapbook["name"]] = _text(text)
+    return values
+
+
+def pasted(value: str, spec: str | None) -> str:
+    """What a {glue:text}`key:spec` role shows for a value stored as `value` (MyST-NB formats the
+    value the repr stands for)."""
+    import ast
+
+    if not spec:
+        return value
+    try:
+        return format(ast.literal_eval(value), spec)
+    except (ValueError, SyntaxError, TypeError):
+        return value
 
 
 def check_chapter(source: Path, build: Path) -> list[Unglued]:

@@ -99,7 +99,7 @@ def _paste(values: dict[str, str], match: re.Match) -> str:
         return text
 
 
-def _included(app, match: re.Match) -> str:
+def _included(app, folder: Path, match: re.Match) -> str:
     """A {literalinclude} block as the code it includes, read by Sphinx's own reader."""
     from sphinx.directives.code import LiteralIncludeReader
 
@@ -115,7 +115,7 @@ def _included(app, match: re.Match) -> str:
     keep = {k: v for k, v in options.items()
             if k in ("pyobject", "lines", "start-after", "end-before", "start-at", "end-at",
                      "dedent", "prepend", "append", "diff", "encoding", "tab-width")}
-    filename = Path(app.srcdir, "book", match["file"]).resolve()
+    filename = (folder / match["file"]).resolve()  # relative to the chapter, as Sphinx reads it
     try:
         text, _ = LiteralIncludeReader(str(filename), keep, app.config).read()
     except Exception:  # an option this reader does not know: leave the directive as it is
@@ -123,17 +123,18 @@ def _included(app, match: re.Match) -> str:
     return f"```{language}\n{text.rstrip()}\n```"
 
 
-def downloadable(app, notebook):
+def downloadable(app, notebook, docname: str):
     """The notebook a reader downloads: plain Jupyter metadata, glued numbers and included code
     written out."""
     import nbformat
 
     notebook = nbformat.reads(nbformat.writes(notebook), as_version=4)  # a copy, sources as text
     values = glued_values(notebook)
+    folder = Path(app.srcdir, *docname.split("/")[:-1])
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
             source = _GLUE_ROLE.sub(lambda m: _paste(values, m), cell.source)
-            cell.source = _LITERALINCLUDE.sub(lambda m: _included(app, m), source)
+            cell.source = _LITERALINCLUDE.sub(lambda m: _included(app, folder, m), source)
     for key in ("jupytext", "source_map"):
         notebook.metadata.pop(key, None)
     notebook.metadata.setdefault("kernelspec", {"display_name": "Python 3", "language": "python",
@@ -154,7 +155,7 @@ def write_download(app, pagename: str, templatename, context, doctree) -> None:
 
     target = Path(app.outdir, *download_uri(pagename).split("/"))
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(nbformat.writes(downloadable(app, executed_notebook(app, pagename))),
+    target.write_text(nbformat.writes(downloadable(app, executed_notebook(app, pagename), pagename)),
                       encoding="utf-8")
     context["ipynb_source"] = f"{pagename}.ipynb"  # the theme links _sources/<ipynb_source>
 
