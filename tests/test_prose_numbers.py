@@ -92,7 +92,11 @@ def test_a_glued_number_typed_back_by_hand_is_reported_in_a_built_chapter(built_
             continue
         markdown = source.read_text(encoding="utf-8")
         notebook = executed_notebook(path, build / ".jupyter_cache")
-        if spoil_first_glued_number(markdown, notebook) is not None:
+        spoiled = spoil_first_glued_number(markdown, notebook)
+        if spoiled is not None:
+            shown = spoiled[2]
+            assert shown in (built_book / f"{page}.html").read_text(encoding="utf-8"), \
+                f"{page}.html does not show the glued number as {shown!r}"
             check_spoiled(markdown, notebook, ALLOWLIST.get(source.stem, {}))
             return
     pytest.fail("no chapter glues a number of two or more digits: nothing to spoil")
