@@ -78,6 +78,27 @@ ALLOWLIST: dict[str, dict[str, str]] = {
         "80%": "the 80/10/10 rule's share of [MASK], as Devlin et al. define it",
         "10%": "the 80/10/10 rule's shares of random and unchanged tokens, as defined",
     },
+    "04_next_sentence": {
+        "0.1": "short_seq_prob, BERT's setting the sampler is given (and 0.1-0.9 as a band named)",
+        "0.9": "the upper edge of the band of unsure probabilities, chosen, not measured",
+        "128": "max_seq_len, the pair length the sampler is asked for (BERT's)",
+        "50%": "the share of IsNext pairs the sampler is built to draw, as BERT defines the task",
+        "0.5": "a coin's probability and the decision threshold, by definition",
+        "1.0": "the AUC of a perfect ranking, by definition",
+    },
+    "05_beyond": {
+        "34": "the number of training plays, as the checkpoint's card states it",
+        "10%": "the warm-up's share of the steps, a setting the chapter chooses",
+        "10": "the mantissa bits of TF32 and fp16, properties of the formats",
+        "16": "the width of a 16-bit format, a property of the format",
+        "32": "the width of a 32-bit format, a property of the format",
+        "1e-4": "an example of an update, not a result",
+        "1.0": "where bf16's spacing is measured, the point chosen",
+        "256": "BERT's batch size, the paper's setting",
+    },
+    "06_same_numbers": {
+        "10": "an example of a score's size, not a result",
+    },
 }
 
 # Directives whose body is prose (parsed again as Markdown); every other directive's body is code,
