@@ -47,7 +47,8 @@ class Embeddings(nn.Module):
 
     def __init__(self, config: BertConfig):
         super().__init__()
-        # padding_idx: the [PAD] row gets no gradient, as in the original BERT code.
+        # padding_idx (Hugging Face's, not in Google's embedding_lookup): the lookup gives the [PAD]
+        # row no gradient. With tied weights it still gets one through the MLM softmax.
         self.token = nn.Embedding(
             config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id
         )
