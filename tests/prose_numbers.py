@@ -77,6 +77,15 @@ ALLOWLIST: dict[str, dict[str, str]] = {
         "15%": "BERT's masking rate, the definition the chapter's cells implement and measure",
         "80%": "the 80/10/10 rule's share of [MASK], as Devlin et al. define it",
         "10%": "the 80/10/10 rule's shares of random and unchanged tokens, as defined",
+        "3.4": "a section number of Vaswani et al. (2017)",
+        "5.7": "the model card's loss of a first attempt whose log is not shipped (no cell has it)",
+        "128": "BERT's own sequence length, the paper's (appendix A.2); the course's 128s are glued",
+    },
+    "01_input_embeddings": {
+        "90%": "the share of BERT's steps at 128 tokens, the paper's figure (appendix A.2)",
+    },
+    "02_contextual_embeddings": {
+        "10": "the index of the head the cell is asked to show, not a result",
     },
     "04_next_sentence": {
         "0.1": "short_seq_prob, BERT's setting the sampler is given (and 0.1-0.9 as a band named)",
