@@ -77,6 +77,7 @@ ALLOWLIST: dict[str, dict[str, str]] = {
         "15%": "BERT's masking rate, the definition the chapter's cells implement and measure",
         "80%": "the 80/10/10 rule's share of [MASK], as Devlin et al. define it",
         "10%": "the 80/10/10 rule's shares of random and unchanged tokens, as defined",
+        "1.5%": "10% of 15%, arithmetic on BERT's definitions",
         "3.4": "a section number of Vaswani et al. (2017)",
         "5.7": "the model card's loss of a first attempt whose log is not shipped (no cell has it)",
         "128": "BERT's own sequence length, the paper's (appendix A.2); the course's 128s are glued",
@@ -365,6 +366,15 @@ def executed_notebook(path: Path, cache: Path | None = None) -> dict:
         except KeyError:  # not in the cache: the chapter changed since it was executed
             raise RuntimeError(f"{path} has no outputs and its cache entry is stale: build again")
         notebook = json.loads(nbformat.writes(merged))
+    # The glued values: MyST-NB takes them out of the cells' outputs into <chapter>.glue.json beside
+    # the notebook. They are outputs the prose may quote only through glue, like any other: here
+    # they become one more code cell's outputs (still marked as glued).
+    glue = path.with_name(path.stem + ".glue.json")
+    if glue.exists():
+        outputs = list(json.loads(glue.read_text(encoding="utf-8")).values())
+        notebook.setdefault("cells", []).append(
+            {"cell_type": "code", "source": "# glued values (MyST-NB's .glue.json)", "metadata": {},
+             "outputs": outputs})
     return notebook
 
 
@@ -381,7 +391,8 @@ def glued_values(notebook: dict) -> dict[str, str]:
         for output in cell.get("outputs", []):
             scrapbook = output.get("metadata", {}).get("scrapbook")
             if scrapbook:
-                text = output.get("data", {}).get(scrapbook.get("mime_prefix", "") + "text/plain")
+                data = output.get("data", {})
+                text = data.get(scrapbook.get("mime_prefix", "") + "text/plain", data.get("text/plain"))
                 if text is not None:
                     values[scrapbook["name"]] = _text(text)
     return values

@@ -40,10 +40,20 @@
         const shown = control.innerText.replace(/\s+/g, " ").trim();
         if (shown) control.removeAttribute("aria-label");
       });
-    document.querySelectorAll(".theme-switch-button svg").forEach(function (icon) {
+    document.querySelectorAll(".theme-switch-button").forEach(function (button) {
+      quietIcons(button);
+      if (button.dataset.iconsWatched) return;
+      button.dataset.iconsWatched = "yes";
+      // FontAwesome draws its icons (and may draw them again) after the page has loaded.
+      new MutationObserver(function () { quietIcons(button); })
+        .observe(button, {childList: true, subtree: true});
+    });
+  }
+  function quietIcons(button) {
+    button.querySelectorAll("svg").forEach(function (icon) {
       icon.querySelectorAll("title").forEach(function (title) { title.remove(); });
-      icon.removeAttribute("aria-labelledby");
-      icon.setAttribute("aria-hidden", "true");
+      if (icon.hasAttribute("aria-labelledby")) icon.removeAttribute("aria-labelledby");
+      if (icon.getAttribute("aria-hidden") !== "true") icon.setAttribute("aria-hidden", "true");
     });
   }
 
@@ -60,6 +70,7 @@
     if (startup && startup.promise) startup.promise.then(fitFormulas);
     else if (triesLeft > 0) setTimeout(function () { whenTypeset(triesLeft - 1); }, 100);
   }
+  document.addEventListener("DOMContentLoaded", nameControlsByWhatTheyShow);
   window.addEventListener("load", function () {
     whenTypeset(50);
     letScrollingBoxesTakeFocus();
