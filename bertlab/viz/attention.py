@@ -99,7 +99,8 @@ def plot_attention_heads(
     """All heads of one layer, (N, T, T), as a grid of attention heatmaps (see `plot_attention`)
     with one shared colour bar. Tokens label the left column's rows and the bottom row's columns.
 
-    The figure is at most 11.5 inches wide (the book's column): panels shrink to fit `ncols`."""
+    The figure is at most 10.2 inches wide, so that its 9-pt labels stay 9 px high when the book's
+    column (752 px in an 800-px window) shrinks it: panels shrink to fit `ncols`."""
     p = _numpy(probs)
     if p.ndim != 3 or p.shape[1:] != (len(tokens), len(tokens)):
         raise ValueError(
@@ -107,7 +108,7 @@ def plot_attention_heads(
         )
     n_heads = p.shape[0]
     nrows = -(-n_heads // ncols)
-    panel_size = min(panel_size, (11.5 - 1.6) / ncols)  # 1.6 in: row labels and colour bar
+    panel_size = min(panel_size, (10.2 - 1.6) / ncols)  # 1.6 in: row labels and colour bar
     fig, axes = plt.subplots(
         nrows,
         ncols,
@@ -115,9 +116,9 @@ def plot_attention_heads(
         layout="constrained",
         squeeze=False,
     )
-    # 8 pt, the book's smallest text, while the rows are tall enough; long inputs (the widget's,
-    # up to 32 tokens) get smaller labels rather than overlapping ones.
-    fontsize = 8 if len(tokens) <= 20 else 6
+    # 9 pt, 9 px on screen in the book's narrowest column, while the rows are tall enough; long
+    # inputs (the widget's, up to 32 tokens) get smaller labels rather than overlapping ones.
+    fontsize = 9 if len(tokens) <= 20 else 6
     for h, ax in enumerate(axes.flat):
         if h >= n_heads:
             ax.axis("off")
@@ -174,7 +175,7 @@ def plot_by_layer(
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     if title:
         ax.set_title(title, fontsize=11)
     return fig
@@ -224,14 +225,14 @@ def plot_projection(
         if key not in written:
             written.add(key)
             ax.annotate(
-                text, xy[i], xytext=(5, 3), textcoords="offset points", fontsize=8, color="#444444"
+                text, xy[i], xytext=(5, 3), textcoords="offset points", fontsize=9, color="#444444"
             )
     ax.set_xlabel(xlabel, fontsize=9)
     ax.set_ylabel(ylabel, fontsize=9)
-    ax.tick_params(labelsize=8)
+    ax.tick_params(labelsize=9)
     ax.grid(alpha=0.3)
     if legend:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=9)
     if title:
         ax.set_title(title, fontsize=10)
     return fig

@@ -21,7 +21,7 @@ from ._common import DIVERGING, _numpy, _symmetric_limit
 # Geometry, in inches: the figure's one axes uses inches as data units (aspect 1), so that these
 # sizes are what the reader sees at 100%.
 _ROW = 0.19  # height of one token's row
-_DIM = 0.03  # width of one number of a vector strip
+_DIM = 0.027  # width of one number of a vector strip
 _GAP = 0.30  # space between columns, where the arrows go
 _ID_WIDTH = 0.5
 _MAX_WIDTH = 11.5  # the book's widest figure
@@ -102,7 +102,7 @@ def draw_contextual_embeddings(
     limit = _symmetric_limit(np.concatenate([s.reshape(-1) for s in strips]))
 
     # Columns, left to right: tokens | ids | stage 0 | stage 1 | ... | stage L.
-    token_width = max(0.6, 0.075 * max(len(t) for e in encodings for t in e.tokens) + 0.15)
+    token_width = max(0.6, 0.085 * max(len(t) for e in encodings for t in e.tokens) + 0.15)
     strip_width = n_dims * _DIM
     x_ids = token_width + _GAP
     x_stages = [x_ids + _ID_WIDTH + _GAP + s * (strip_width + _GAP) for s in range(n_stages)]
@@ -180,7 +180,7 @@ def draw_contextual_embeddings(
                 }
             # The token and its id, in the same style (the shared word highlighted in both).
             weight = "bold" if i == position else "normal"
-            style = dict(va="center", fontsize=8, family="monospace", weight=weight, bbox=box)
+            style = dict(va="center", fontsize=9, family="monospace", weight=weight, bbox=box)
             ax.text(token_width, y, token, ha="right", **style)
             ax.text(x_ids + _ID_WIDTH / 2, y, str(token_id), ha="center", **style)
         for s, x in enumerate(x_stages):
@@ -280,8 +280,8 @@ def draw_contextual_embeddings(
     colorbar.set_label(
         f"the first {n_dims} of the {hidden_size} numbers of each vector "
         f"(colours saturate beyond ±{limit:.1f})",
-        fontsize=8,
+        fontsize=9,
     )
-    colorbar.ax.tick_params(labelsize=8)
+    colorbar.ax.tick_params(labelsize=9)
     fig.suptitle(f"One vector per token, stage by stage: “{piece}” in two sentences", fontsize=11)
     return fig

@@ -17,12 +17,13 @@ from matplotlib.figure import Figure
 
 from ._common import DIVERGING, _numpy, _symmetric_limit
 
-# Geometry, in inches. Twelve token columns and the label column fill the 11.5-inch limit of the
-# book's figures (less the 0.1-inch margins that Jupyter's bbox_inches="tight" adds on each side);
-# more tokens would make the columns too narrow to read.
-LABEL_WIDTH = 1.7
-COLUMN_WIDTH = 0.78
-TILE_WIDTH = 0.68
+# Geometry, in inches. Twelve token columns and the label column make a picture 10.4 inches wide
+# with Jupyter's 0.1-inch margins: at most as wide as 9-pt text allows, so that its smallest text is
+# still 9 px on screen when an 800-px window shrinks the picture to the column's 752 px. More
+# tokens would make the columns too narrow to read.
+LABEL_WIDTH = 1.85
+COLUMN_WIDTH = 0.69
+TILE_WIDTH = 0.61
 MAX_TOKENS = 12
 # The stages, top to bottom: (key, row label, what the colour scale is taken over).
 STAGES = (
@@ -108,7 +109,7 @@ def draw_input_embeddings(model, tokenizer, text_a: str, text_b: str | None = No
     ... laid out row by row; each stage has one colour scale for all its tiles (±v written at its
     label, values beyond v saturate), red positive, blue negative.
 
-    At most MAX_TOKENS (12) tokens fit the picture's 11.5-inch width: a longer pair raises
+    At most MAX_TOKENS (12) tokens fit the picture's 10.4-inch width: a longer pair raises
     ValueError. Returns the Figure (every tile's image has gid "stage:position", for tests).
     """
     encoding, stages = input_embedding_stages(model, tokenizer, text_a, text_b)
@@ -166,7 +167,7 @@ def draw_input_embeddings(model, tokenizer, text_a: str, text_b: str | None = No
         f"each tile: one vector,\nits {hidden_size} features in {tile_rows} × {tile_columns}",
         ha="left",
         va="top",
-        fontsize=8,
+        fontsize=9,
         color="#4a5568",
     )
 
@@ -184,7 +185,7 @@ def draw_input_embeddings(model, tokenizer, text_a: str, text_b: str | None = No
             f"blue −{limit:.2g} … red +{limit:.2g}",
             ha="left",
             va="center",
-            fontsize=8,
+            fontsize=9,
             color="#4a5568",
         )
         for i in range(T):
@@ -211,7 +212,7 @@ def draw_input_embeddings(model, tokenizer, text_a: str, text_b: str | None = No
                 _tile_label(stage, i, encoding, values[i]),
                 ha="center",
                 va="center",
-                fontsize=8,
+                fontsize=9,
                 family="monospace",
             )
         # What joins this stage to the next: "+" between the three lookups, "=" before the sum,

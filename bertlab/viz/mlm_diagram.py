@@ -25,7 +25,9 @@ from .predictions import ANSWER_COLOR, OTHER_COLOR
 
 # The picture is laid out by hand in inches (one axes over the whole figure, with x and y in
 # inches), because its stages line up with each token: constrained layout would move them apart.
-MAX_FIGURE_WIDTH = 11.0  # the book shows figures of at most 11.5 in at >= 80% of their size
+# The book's column is 752 px in an 800-px window: a picture at most this wide (inches at dpi 100,
+# with Jupyter's 0.1-inch margins) keeps its 9-pt text 9 px high on screen.
+MAX_FIGURE_WIDTH = 10.2
 MIN_CONTENT_WIDTH = 7.4  # room for the head's two lines of text
 SLOT_WIDTH = 2.8  # a prediction chart with its token labels and probabilities
 LABEL_COLUMN = 1.45  # the stage names on the left
@@ -151,7 +153,7 @@ def draw_masked_lm(
     `DIVERGING` for the row), greyed where no prediction is made; arrows into the head from the
     [MASK] positions only; and the `top_k` most probable tokens at each [MASK] with their
     probabilities. Raises ValueError for a text without [MASK], with more than `max_masks`, or too
-    long to draw (about 15 short tokens fit). Returns the Figure (at most 11 in wide).
+    long to draw (about 15 short tokens fit). Returns the Figure (at most 10.2 in wide).
     """
     tokens, ids, positions, hidden, probabilities, answer_ids = _masked_lm_tensors(
         model, tokenizer, text, answers, top_k, max_masks
@@ -231,7 +233,7 @@ def draw_masked_lm(
             family="monospace",
             weight="bold" if i in is_mask else "normal",
         )
-        ax.text(cx, y(id_y), str(token_id), ha="center", va="center", fontsize=8, color="0.35")
+        ax.text(cx, y(id_y), str(token_id), ha="center", va="center", fontsize=9, color="0.35")
         _arrow(ax, (cx, y(id_y + 0.12)), (cx, y(encoder_top)), "0.45", 0.7)
 
     config = model.config
@@ -289,7 +291,7 @@ def draw_masked_lm(
             "grey: no prediction,\nno loss",
             ha="left",
             va="top",
-            fontsize=8,
+            fontsize=9,
             color=GREY,
             style="italic",
         )
@@ -368,7 +370,7 @@ def draw_masked_lm(
                 tick.set_color(ANSWER_COLOR)
                 tick.set_fontweight("bold")
         for row, p in enumerate(top.values.tolist()):
-            chart.text(p + shown_max * 0.03, row, f"{p:.3f}", va="center", fontsize=8.5)
+            chart.text(p + shown_max * 0.03, row, f"{p:.3f}", va="center", fontsize=9)
         chart.set_xlim(0, shown_max * 1.05)
         chart.set_ylim(top_k - 0.5, -0.5)  # best at the top
         chart.set_xticks([])

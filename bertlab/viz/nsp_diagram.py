@@ -101,7 +101,7 @@ def _arrow(ax, above: str, below: str = "") -> None:
     )
     ax.text(0.5, 0.58, above, ha="center", va="bottom", fontsize=9, color="0.15")
     if below:
-        ax.text(0.5, 0.42, below, ha="center", va="top", fontsize=8, color="0.35")
+        ax.text(0.5, 0.42, below, ha="center", va="top", fontsize=9, color="0.35")
 
 
 def _first_values(vector: np.ndarray, n: int = 3) -> str:
@@ -115,7 +115,7 @@ def draw_next_sentence(
     *,
     labels: Sequence[str | int] | None = None,
     max_length: int = 128,
-    text_width: int = 40,
+    text_width: int = 36,
 ) -> Figure:
     """Next sentence prediction, one row per (A, B) pair, from the model's own tensors.
 
@@ -134,7 +134,8 @@ def draw_next_sentence(
     cut) and its number of tokens; h and p, all H values folded row by row into a square tile
     (H = 256: 16 x 16), on a diverging scale shared by the rows (h's covers 99% of its values,
     the rest saturate; p's is [-1, 1], tanh's range), with their first three values; the two
-    logits as bars; P(IsNext) as a bar against 0.5. The figure is 11.5 inches wide; returns it.
+    logits as bars; P(IsNext) as a bar against 0.5. The figure is about 10.2 inches wide, so that
+    its 9-pt text is 9 px high in the book's 752-px column; returns it.
     """
     pairs = _check_pairs(pairs)
     label_names = _check_labels(labels, len(pairs))
@@ -175,11 +176,11 @@ def draw_next_sentence(
     z_limit = max(float(np.abs(r["logits"]).max()) for r in rows) * 1.6 or 1.0
 
     # Columns: text | arrow | h tile | arrow | p tile | arrow | logits | arrow | P(IsNext)
-    widths = [2.55, 0.7, 1.4, 0.85, 1.4, 0.85, 1.35, 0.6, 1.5]
+    widths = [2.5, 0.7, 1.25, 0.85, 1.25, 0.85, 1.9, 0.55, 1.15]
     fig, axes = plt.subplots(
         len(pairs),
         len(widths),
-        figsize=(11.5, 1.0 + 2.0 * len(pairs)),
+        figsize=(10.0, 1.0 + 2.0 * len(pairs)),
         layout="constrained",
         gridspec_kw={"width_ratios": widths},
         squeeze=False,
@@ -211,7 +212,7 @@ def draw_next_sentence(
             images[key] = ax.imshow(_fold(row[key]), cmap=DIVERGING, vmin=-limit, vmax=limit)
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_xlabel(_first_values(row[key]), fontsize=8)
+            ax.set_xlabel(_first_values(row[key]), fontsize=9)
 
         _arrow(gap_2, "pooler", "dense + tanh")
         _arrow(gap_3, "NSP head", f"linear\n{hidden_size} → 2")
@@ -225,9 +226,9 @@ def draw_next_sentence(
                 x, value + (0.05 if value >= 0 else -0.05) * z_limit, f"{value:+.3f}",
                 ha="center", va="bottom" if value >= 0 else "top", fontsize=9,
             )  # fmt: skip
-        ax_z.set_xticks([0, 1], ["z₀\nIsNext", "z₁\nNotNext"], fontsize=8)
-        ax_z.set(xlim=(-0.6, 1.6), ylim=(-z_limit, z_limit))
-        ax_z.tick_params(axis="y", labelsize=8)
+        ax_z.set_xticks([0, 1], ["z₀\nIsNext", "z₁\nNotNext"], fontsize=9)
+        ax_z.set(xlim=(-0.55, 1.55), ylim=(-z_limit, z_limit))
+        ax_z.tick_params(axis="y", labelsize=9)
 
         _arrow(gap_4, "softmax")
 
@@ -237,19 +238,24 @@ def draw_next_sentence(
         ax_prob.barh([0], [p], color=LABEL_COLORS[answer], height=0.5, alpha=0.85)
         ax_prob.axvline(0.5, color="0.3", ls="--", lw=1)
         ax_prob.set(xlim=(0, 1), ylim=(-0.6, 0.6), yticks=[])
-        ax_prob.set_xticks([0, 0.5, 1], ["0", "0.5", "1"], fontsize=8)
+        ax_prob.set_xticks([0, 0.5, 1], ["0", "0.5", "1"], fontsize=9)
         ax_prob.set_title(f"P(IsNext) = {p:.3f}", fontsize=10)
         ax_prob.set_xlabel(f"model says {answer}", fontsize=9, color=LABEL_COLORS[answer])
 
     top = axes[0]
     top[0].set_title("the pair (A, B)", fontsize=10, loc="left")
-    top[2].set_title(f"h: [CLS], {hidden_size} values\n({side[0]} × {side[1]})", fontsize=10)
-    top[4].set_title("p = tanh(W h + b)\npooled, in [-1, 1]", fontsize=10)
+    # The tiles' titles are wider than their columns: raised above the arrows' labels beside them.
+    top[2].set_title(
+        f"h: [CLS], {hidden_size} values\n({side[0]} × {side[1]})", fontsize=10, pad=16
+    )
+    top[4].set_title("p = tanh(W h + b)\npooled, in [-1, 1]", fontsize=10, pad=16)
     top[6].set_title("z = W p + b\ntwo logits", fontsize=10)
     for key, column, name in (("h_cls", 2, "h"), ("pooled", 4, "p")):
         colorbar = fig.colorbar(
             images[key], ax=list(axes[:, column]), location="bottom", shrink=0.95
         )
-        colorbar.ax.tick_params(labelsize=8)
-        colorbar.set_label(name, fontsize=8)
+        limit = images[key].norm.vmax  # three ticks, at the ends and 0: more would collide
+        colorbar.set_ticks([-limit, 0, limit], labels=[f"{-limit:.2g}", "0", f"{limit:.2g}"])
+        colorbar.ax.tick_params(labelsize=9)
+        colorbar.set_label(name, fontsize=9)
     return fig

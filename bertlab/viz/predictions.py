@@ -93,7 +93,7 @@ def plot_fill_mask(
             transform=ax.transAxes,
             ha="right",
             va="bottom",
-            fontsize=8.5,
+            fontsize=9,
             color=ANSWER_COLOR,
         )
     if title:
