@@ -87,14 +87,27 @@ ASSIGNMENT  ?= $(ASSIGNMENTS)
 exercises: setup
 	for a in $(ASSIGNMENTS); do $(NBGRADER) generate_assignment $$a --force --no-db || exit 1; done
 
-# Register the assignments in the gradebook (grading/gradebook.db), writing the same exercises/:
-# each assignment again only when a file of its solutions/ folder or the config changed since
-# (a stamp per assignment in grading/released/).
-release: $(ASSIGNMENTS:%=grading/released/%)
+# The gradebook: grading/gradebook.db (SQLite) on one machine. A class graded on a cluster keeps it
+# on a PostgreSQL server its workers share: DB=postgresql://user@host/database on every target that
+# reads or writes it (release, autograde, regrade, feedback, grades, handgrade, marks), which then
+# gives it to nbgrader and the grader through BERTLAB_GRADEBOOK (nbgrader_config.py). Keep the
+# password out of the URL, in ~/.pgpass (PostgreSQL's client reads it): a command line is public.
+DB ?=
+ifneq ($(DB),)
+export BERTLAB_GRADEBOOK := $(DB)
+RELEASED := grading/released/db-$(shell printf '%s' '$(DB)' | sha256sum | cut -c1-16)
+else
+RELEASED := grading/released
+endif
+
+# Register the assignments in the gradebook, writing the same exercises/: each assignment again only
+# when a file of its solutions/ folder or the config changed since (a stamp per assignment and
+# gradebook in grading/released/).
+release: $(ASSIGNMENTS:%=$(RELEASED)/%)
 
 .SECONDEXPANSION:
-grading/released/%: $$(shell find solutions/$$* -type f) nbgrader_config.py | setup
-	mkdir -p grading/released
+$(RELEASED)/%: $$(shell find solutions/$$* -type f) nbgrader_config.py | setup
+	mkdir -p $(RELEASED)
 	$(NBGRADER) generate_assignment $* --force
 	touch $@
 
@@ -108,23 +121,26 @@ collect: release
 	$(PY) -m bertlab.autograde.collect '$(ASSIGNMENT)' "$(ZIP)"
 
 # Grade each submission in grading/submitted/<student>/<assignment>/ (all assignments, or
-# ASSIGNMENT=...) that is not graded yet or was handed in again since, JOBS students at a time (one
-# nbgrader process per student; the gradebook is SQLite, which serialises their writes). The screen
-# first sets right the folders nbgrader would skip (no .ipynb in them); the rest it screens as each
-# student is graded (bertlab/autograde/). A student whose grading fails does not stop the others;
-# the exit status is then 1 and the last lines name who has no grade.
+# ASSIGNMENT=...) that is not graded yet or was handed in again since: a task per submission for a
+# warm grader, on JOBS worker processes of this machine (the SQLite gradebook serialises their
+# writes), or, with SCHEDULER=tcp://host:8786 and DB=postgresql://..., on a Dask cluster's workers
+# (bertlab/autograde/cluster.py; the README's "Grading a large class" says how to start one). The
+# screen first sets right the folders nbgrader would skip (no .ipynb in them); the rest it screens
+# as each student is graded (bertlab/autograde/). A student whose grading fails does not stop the
+# others; the exit status is then 1 and the last lines name who has no grade.
 JOBS ?= 1
+SCHEDULER ?=
 autograde: release
 	mkdir -p grading/submitted
 	$(PY) -m bertlab.autograde screen $(ASSIGNMENT)
-	$(PY) -m bertlab.autograde autograde $(ASSIGNMENT) --jobs $(JOBS) --nbgrader '$(NBGRADER)'
+	$(PY) -m bertlab.autograde autograde $(ASSIGNMENT) --jobs $(JOBS) --scheduler '$(SCHEDULER)' --nbgrader '$(NBGRADER)'
 
 # Grade one student again, graded or not: make regrade STUDENT=<id> [ASSIGNMENT=...]
 regrade: release
 	@test -n "$(STUDENT)" || { echo "STUDENT=<student id> is required"; exit 1; }
 	mkdir -p grading/submitted
 	$(PY) -m bertlab.autograde screen $(ASSIGNMENT)
-	$(PY) -m bertlab.autograde autograde $(ASSIGNMENT) --student='$(STUDENT)' --again --nbgrader '$(NBGRADER)'
+	$(PY) -m bertlab.autograde autograde $(ASSIGNMENT) --student='$(STUDENT)' --again --scheduler '$(SCHEDULER)' --nbgrader '$(NBGRADER)'
 
 # One HTML page per graded notebook, in grading/feedback/<student>/<assignment>/: made for each
 # submission whose feedback is missing or older than its grade.

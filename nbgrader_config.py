@@ -12,6 +12,7 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
                                     IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
 
 from bertlab.autograde import JudgeVerdicts, SandboxedExecute, ScreenSubmission, StderrIsNotAFailure
+from bertlab.autograde.cluster import gradebook_url
 from bertlab.autograde.export import SafeCsvExport
 from bertlab.autograde.feedback import FeedbackWithoutHiddenTests, LimitFeedbackSize, RestoreHiddenTests
 from bertlab.autograde.safe_html import SafeFeedbackExporter
@@ -28,7 +29,10 @@ c.CourseDirectory.release_directory = "exercises"
 c.CourseDirectory.submitted_directory = os.path.join("grading", "submitted")
 c.CourseDirectory.autograded_directory = os.path.join("grading", "autograded")
 c.CourseDirectory.feedback_directory = os.path.join("grading", "feedback")
-c.CourseDirectory.db_url = "sqlite:///" + os.path.join(GRADING, "gradebook.db")
+# The gradebook: SQLite in grading/ on one machine; a class graded on a cluster keeps it on a server
+# its workers share (`make autograde DB=postgresql://...` sets BERTLAB_GRADEBOOK for every command).
+c.CourseDirectory.db_url = (gradebook_url(os.environ.get("BERTLAB_GRADEBOOK", ""))
+                            or "sqlite:///" + os.path.join(GRADING, "gradebook.db"))
 # (`make collect` reads an LMS export with bertlab/autograde/collect.py, not nbgrader's zip_collect:
 # its uploads are named <student_id>_<anything>_<notebook>.ipynb or <student_id>_<anything>.zip.)
 # Only the notebooks are graded; helper files next to them are copied along.

@@ -1,10 +1,11 @@
 """`python -m bertlab.autograde`: the grading steps the Makefile runs outside nbgrader.
 
 - `screen ASSIGNMENT...`: see `main`.
-- `autograde ASSIGNMENT... [--jobs N] [--student ID [--again]]`: `nbgrader autograde` for each
-  submission not graded yet, or whose content changed since it was graded (`submission_digest`:
-  names, kinds, sizes and bytes; never dates, which the student sets); `--again` regrades the
-  student even so. One student's failing run does not stop the others; the exit status is 1, with
+- `autograde ASSIGNMENT... [--jobs N | --scheduler URL] [--student ID [--again]]`: nbgrader's
+  autograde for each submission not graded yet, or whose content changed since it was graded
+  (`submission_digest`: names, kinds, sizes and bytes; never dates, which the student sets);
+  `--again` regrades the student even so. Each is a task for a warm grader, on N worker processes
+  here or on a Dask cluster (cluster.py, warm.py). One student's failing run does not stop the others; the exit status is 1, with
   the students named, when a submission is left without a grade, 0 when every one has its grade.
 - `feedback ASSIGNMENT...`: `nbgrader generate_feedback` for each graded submission whose feedback
   is missing or was made before its latest grading, one nbgrader run per assignment.
@@ -34,7 +35,6 @@ import shlex
 import stat
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bertlab.autograde.ids import RULE, check_student_id, is_student_id, shown
@@ -84,7 +84,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--nbgrader", default="nbgrader", help="the shell command that runs nbgrader"
     )
-    parser.add_argument("--jobs", type=int, default=1, help="autograde: students graded at a time")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="autograde: worker processes on this machine"
+    )
+    parser.add_argument(
+        "--scheduler",
+        default="",
+        help="autograde: the Dask scheduler of a cluster to grade on (tcp://host:8786); "
+        "the course folder must be at the same path on every worker",
+    )
     parser.add_argument("--student", help="autograde: this student only")
     parser.add_argument(
         "--again", action="store_true", help="autograde: even if graded since handed in"
@@ -104,6 +112,12 @@ def main(argv: list[str] | None = None) -> None:
         config = course_config(args.config)
         check_assignments(config, args.assignments)
         course = Course(config, args.nbgrader)
+        if args.scheduler and course.db_url.startswith("sqlite"):
+            raise ValueError(
+                f"--scheduler {args.scheduler} needs a gradebook every worker can reach: "
+                "make autograde SCHEDULER=... DB=postgresql://user@host/database (a SQLite file "
+                "must not be written by graders on several machines)"
+            )
         if args.command == "autograde" and args.student is not None:
             course.check_student(args.student, args.assignments)
         from bertlab.autograde.screen import ScreenSubmission as Screen
@@ -120,7 +134,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "autograde":
         raise SystemExit(
             course.autograde(
-                args.assignments, jobs=args.jobs, student=args.student, again=args.again
+                args.assignments,
+                jobs=args.jobs,
+                student=args.student,
+                again=args.again,
+                scheduler=args.scheduler or None,
             )
         )
     if args.command == "feedback":
@@ -308,7 +326,8 @@ class Course:
         from nbgrader.coursedir import CourseDirectory
 
         course = CourseDirectory(config=config)  # as in check_assignments
-        root = Path(course.root)
+        root = self.root = Path(course.root).resolve()
+        self.db_url = course.db_url
         self.submitted = root / course.submitted_directory
         self.autograded = root / course.autograded_directory
         self.feedback_folder = root / course.feedback_directory
@@ -359,40 +378,40 @@ class Course:
             return True
         return submission_digest(self.submitted / student / assignment) != record[0]
 
+    def record_grading(self, assignment: str, student: str) -> None:
+        """Record that `student`'s `assignment` has its grade: the submission as it was graded,
+        after the screen set it right (handed in again unchanged, it is not graded again), and a
+        random part that tells this grading from the last one, for the feedback."""
+        digest = submission_digest(self.submitted / student / assignment)
+        _write_record(self.graded_record(assignment, student), f"{digest} {secrets.token_hex(8)}")
+
     def autograde(
-        self, assignments: list[str], jobs: int = 1, student: str | None = None, again: bool = False
+        self,
+        assignments: list[str],
+        jobs: int = 1,
+        student: str | None = None,
+        again: bool = False,
+        scheduler: str | None = None,
     ) -> int:
-        """Grade what needs grading (see the module docstring); 0 if every submission of the
-        assignments (or the student's) has its grade afterwards, else 1. A student who handed in
-        none of them is a ValueError (check_student)."""
+        """Grade what needs grading (see the module docstring), a task per submission on `jobs`
+        warm worker processes here or on the Dask cluster at `scheduler` (cluster.py); 0 if every
+        submission of the assignments (or the student's) has its grade afterwards, else 1. A
+        student who handed in none of them is a ValueError (check_student)."""
+        from bertlab.autograde.cluster import Graded, grade_all, print_result
+
         if student is not None:
             self.check_student(student, assignments)
         submissions = [
             (a, s) for a in assignments for s in self.students(a) if student in (None, s)
         ]
         to_grade = [(a, s) for a, s in submissions if again or self.needs_grading(a, s)]
-
-        def grade(submission):
-            assignment, name = submission
-            # nbgrader skips a submission it graded before unless forced (it compares timestamp.txt
-            # files only, which a plain copy into grading/submitted/ does not have).
-            force = ["--force"] if (self.autograded / name / assignment).exists() else []
-            # One argument, --student=<id>: a student id is never taken for an option, and holds
-            # none of a glob pattern's characters (ids.py), so it names that one student only.
-            result = self.run("autograde", assignment, f"--student={name}", *force)
-            if result.returncode == 0:
-                # The submission as it was graded, after the screen set it right: handed in again
-                # unchanged, it is not graded again. A random part tells this grading from the
-                # last one, for the feedback.
-                digest = submission_digest(self.submitted / name / assignment)
-                record = f"{digest} {secrets.token_hex(8)}"
-                _write_record(self.graded_record(assignment, name), record)
-            return result
-
-        with ThreadPoolExecutor(max(1, jobs)) as pool:
-            results = list(pool.map(grade, to_grade))
+        results = grade_all(
+            self.root, self.db_url, to_grade, jobs=jobs, scheduler=scheduler, report=print_result
+        )
         failed = [
-            f"{s} ({a})" for (a, s), result in zip(to_grade, results) if result.returncode != 0
+            f"{s} ({a})"
+            for (a, s), result in results.items()
+            if not (isinstance(result, Graded) and result.success)
         ]
         ungraded = [
             f"{s} ({a})"
@@ -406,7 +425,7 @@ class Course:
         if failed or ungraded:
             print(
                 "autograde: no grade for "
-                + ", ".join(failed + ungraded)
+                + ", ".join(sorted(failed) + ungraded)
                 + ": nbgrader's output for each is above; fix and run make autograde again",
                 file=sys.stderr,
             )

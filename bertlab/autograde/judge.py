@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import hashlib
 import io
 
 from nbformat import NotebookNode
@@ -20,6 +21,11 @@ from bertlab.autograde.cells import error_output as _error
 from bertlab.autograde.cells import is_code_test
 from bertlab.autograde.executor import RUN_NOTES
 from bertlab.rules import student_code
+
+
+# The setup cells' namespaces this process has made, by the sha256 of their code (see
+# JudgeVerdicts._setup_namespace).
+_SETUP_NAMESPACES: dict[str, dict] = {}
 
 
 class StderrIsNotAFailure(NbGraderPreprocessor):
@@ -100,11 +106,20 @@ class JudgeVerdicts(NbGraderPreprocessor):
 
     @staticmethod
     def _setup_namespace(setup: list[str]) -> dict:
-        namespace = {"__name__": "__bertlab_judge__"}
-        with contextlib.redirect_stdout(io.StringIO()):
-            for code in setup:
-                exec(compile(code, "<setup cell>", "exec"), namespace)
-        return namespace
+        """The names the notebook's setup cells (the instructor's locked code cells, as the
+        gradebook has them) define, run once per process for the same code: a warm grader
+        (bertlab/autograde/warm.py) grades many students of an assignment with the same setup.
+        Nothing of a student's is in it; each verdict runs in a copy of it."""
+        key = hashlib.sha256("\0".join(setup).encode()).hexdigest()
+        if key not in _SETUP_NAMESPACES:
+            namespace = {"__name__": "__bertlab_judge__"}
+            with contextlib.redirect_stdout(io.StringIO()):
+                for code in setup:
+                    exec(compile(code, "<setup cell>", "exec"), namespace)
+            if len(_SETUP_NAMESPACES) >= 8:  # a course's assignments, not every edit of them
+                _SETUP_NAMESPACES.pop(next(iter(_SETUP_NAMESPACES)))
+            _SETUP_NAMESPACES[key] = namespace
+        return _SETUP_NAMESPACES[key]
 
     def _verdict(self, grade_id, parts, outputs, setup_namespace, run_notes: dict) -> list:
         # What the kernel showed stays visible, but no output of the kernel's counts as a grade: a
