@@ -5,8 +5,9 @@
   autograde for each submission not graded yet, or whose content changed since it was graded
   (`submission_digest`: names, kinds, sizes and bytes; never dates, which the student sets);
   `--again` regrades the student even so. Each is a task for a warm grader, on N worker processes
-  here or on a Dask cluster (cluster.py, warm.py). One student's failing run does not stop the others; the exit status is 1, with
-  the students named, when a submission is left without a grade, 0 when every one has its grade.
+  here or on a Dask cluster (cluster.py, warm.py). One student's failing run does not stop the
+  others; the exit status is 1, with the students named, when a submission is left without a
+  grade, 0 when every one has its grade.
 - `feedback ASSIGNMENT...`: `nbgrader generate_feedback` for each graded submission whose feedback
   is missing or was made before its latest grading, one nbgrader run per assignment.
 - `handgrade ASSIGNMENT [QUESTION]` and `marks ASSIGNMENT QUESTION`: written answers graded by
