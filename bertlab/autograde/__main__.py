@@ -29,6 +29,8 @@ anything is screened or graded (bertlab._cli).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import secrets
@@ -379,6 +381,20 @@ class Course:
             return True
         return submission_digest(self.submitted / student / assignment) != record[0]
 
+    @contextlib.contextmanager
+    def grading_lock(self, assignment: str, student: str):
+        """Held while a grader grades `student`'s `assignment`: a lock on a file beside its record
+        (flock, which NFS passes on as a lock of the server's), so that a grader on another
+        process or machine waits rather than grade the same submission at the same time."""
+        path = self.graded / student / f".{assignment}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)  # (which releases the lock)
+
     def record_grading(self, assignment: str, student: str) -> None:
         """Record that `student`'s `assignment` has its grade: the submission as it was graded,
         after the screen set it right (handed in again unchanged, it is not graded again), and a
@@ -407,7 +423,13 @@ class Course:
         ]
         to_grade = [(a, s) for a, s in submissions if again or self.needs_grading(a, s)]
         results = grade_all(
-            self.root, self.db_url, to_grade, jobs=jobs, scheduler=scheduler, report=print_result
+            self.root,
+            self.db_url,
+            to_grade,
+            jobs=jobs,
+            scheduler=scheduler,
+            again=again,
+            report=print_result,
         )
         failed = [
             f"{s} ({a})"
@@ -419,9 +441,10 @@ class Course:
             for a, s in submissions
             if f"{s} ({a})" not in failed and self.needs_grading(a, s)
         ]
+        skipped = sum(isinstance(r, Graded) and r.skipped for r in results.values())
         print(
-            f"autograde: {len(to_grade) - len(failed)} graded now, "
-            f"{len(submissions) - len(to_grade)} already graded and unchanged"
+            f"autograde: {len(to_grade) - len(failed) - skipped} graded now, "
+            f"{len(submissions) - len(to_grade) + skipped} already graded and unchanged"
         )
         if failed or ungraded:
             print(

@@ -50,9 +50,13 @@ def gradebook_url(value: str) -> str:
     return value
 
 
-def grade_submission(root: str, fingerprint: str, db_url: str, assignment: str, student: str):
+def grade_submission(
+    root: str, fingerprint: str, db_url: str, assignment: str, student: str, again: bool = False
+):
     """The task: grade one submission with this process's warm grader and, if nbgrader succeeded,
-    write the grader's record of it. Runs on a worker."""
+    write the grader's record of it; unless `again`, not if it has a record already and has not
+    changed since (a task run a second time, or by a second run of the command). Runs on a worker,
+    holding the submission's lock (no two graders grade one submission at a time)."""
     from bertlab.autograde.__main__ import Course
 
     grader = _GRADERS.get((root, db_url))
@@ -64,9 +68,15 @@ def grade_submission(root: str, fingerprint: str, db_url: str, assignment: str, 
             "than the coordinator (nbgrader_config.py or exercises/ differ, or it is another "
             "course): give every worker the same course folder at the same path"
         )
-    graded = grader.grade(assignment, student)
-    if graded.success:
-        Course(grader.config, "nbgrader").record_grading(assignment, student)
+    course = Course(grader.config, "nbgrader")
+    with course.grading_lock(assignment, student):
+        if not again and not course.needs_grading(assignment, student):
+            return Graded(
+                assignment, student, True, "", 0.0, os.uname().nodename, os.getpid(), True
+            )
+        graded = grader.grade(assignment, student)
+        if graded.success:
+            course.record_grading(assignment, student)
     return graded
 
 
@@ -74,6 +84,9 @@ def prepare_gradebook(db_url: str, students: list[str]) -> None:
     """The gradebook's tables and a row for each student, made once, before any grader starts."""
     from nbgrader.api import Gradebook
 
+    from bertlab.autograde.warm import venv_programs_on_path
+
+    venv_programs_on_path()
     with Gradebook(db_url) as gradebook:
         for student in students:
             gradebook.update_or_create_student(student)
@@ -85,6 +98,7 @@ def grade_all(
     submissions: list[tuple[str, str]],
     jobs: int = 1,
     scheduler: str | None = None,
+    again: bool = False,
     report=print,
 ) -> dict[tuple[str, str], Graded | str]:
     """Grade each (assignment, student) of `submissions` as a task, on the cluster at `scheduler`
@@ -124,6 +138,7 @@ def grade_all(
                 db_url,
                 assignment,
                 student,
+                again,
                 key=f"autograde-{assignment}-{student}-{run}",  # (ids are plain ASCII: ids.py)
                 pure=False,
             ): (assignment, student)
@@ -151,6 +166,9 @@ def print_result(submission: tuple[str, str], result: Graded | str) -> None:
         sys.stderr.write(result.log)
         sys.stderr.flush()
         outcome = "graded" if result.success else "failed to grade"
+        if result.skipped:
+            print(f"autograde: {student} ({assignment}) was graded already, and is unchanged")
+            return
         print(
             f"autograde: {outcome} {student} ({assignment}) in {result.seconds:.1f} s "
             f"({result.host}, process {result.pid})",

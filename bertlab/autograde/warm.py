@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,9 @@ class Graded:
     seconds: float
     host: str = ""
     pid: int = 0
+    # Not graded again: graded already, by an earlier run of the same task (its worker lost after
+    # it finished) or another run of the command, and unchanged since.
+    skipped: bool = False
 
 
 def course_fingerprint(root: Path) -> str:
@@ -49,6 +53,14 @@ def course_fingerprint(root: Path) -> str:
     return digest.hexdigest()
 
 
+def venv_programs_on_path() -> None:
+    """Put this Python's folder first on PATH: nbgrader runs `alembic` from PATH when it makes a
+    gradebook's tables, and a worker started as `.venv/bin/dask worker` has no venv on its PATH."""
+    folder = os.path.dirname(sys.executable)
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != folder:
+        os.environ["PATH"] = folder + os.pathsep + os.environ.get("PATH", "")
+
+
 class WarmGrader:
     """nbgrader's autograde for the course at `root`, in this process, as often as asked."""
 
@@ -57,6 +69,7 @@ class WarmGrader:
 
         from bertlab.autograde.__main__ import course_config
 
+        venv_programs_on_path()
         self.root = Path(root).resolve()
         # nbgrader_config.py reads the gradebook's URL from the environment, and gives it to
         # nbgrader and to the screen; set only while it is read.
