@@ -176,12 +176,19 @@ def share_notebooks(assignment: str, students: list) -> list[list]:
 
 
 def autograde_each(course: Path, assignment: str, students: list[str], jobs: int = 2) -> None:
-    """`nbgrader autograde` for each student, `jobs` at a time (as `make autograde JOBS=2` does)."""
-    with ThreadPoolExecutor(jobs) as pool:
-        for result in pool.map(lambda s: nbgrader("autograde", assignment, "--student", s, "--force", cwd=course,
-                                                  check=False), students):
-            if result.returncode != 0:
-                pytest.fail(f"nbgrader autograde failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    """Grade each student as `make autograde JOBS=2` does, forced: a task per submission for the warm
+    graders of `jobs` worker processes (bertlab/autograde/cluster.py), into the course's SQLite
+    gradebook; fail with nbgrader's log if one of them has no grade."""
+    from bertlab.autograde.cluster import Graded, grade_all
+
+    bin_dir = Path(sys.executable).parent  # nbgrader starts `alembic` from PATH
+    os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    db_url = f"sqlite:///{course / 'grading' / 'gradebook.db'}"
+    results = grade_all(course.resolve(), db_url, [(assignment, s) for s in students], jobs=jobs, again=True,
+                        report=lambda submission, result: None)
+    for (_, student), result in results.items():
+        if not (isinstance(result, Graded) and result.success):
+            pytest.fail(f"autograding {student} failed:\n{getattr(result, 'log', result)[-3000:]}")
 
 
 def scores(course: Path, assignment: str, student: str) -> dict[str, float]:
