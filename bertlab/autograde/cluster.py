@@ -29,12 +29,16 @@ import logging
 import os
 import secrets
 import sys
+import threading
 from pathlib import Path
 
 from bertlab.autograde.warm import Graded, WarmGrader
 
-# The warm graders of this process, by course folder and gradebook (a worker may serve several).
+# The warm graders of this process, by course folder and gradebook (a worker may serve several),
+# and the lock that lets one task at a time use them: nbgrader's converters keep the submission
+# they work on in shared objects, so a worker started with several threads grades one at a time.
 _GRADERS: dict[tuple[str, str], WarmGrader] = {}
+_ONE_AT_A_TIME = threading.Lock()
 
 
 class OtherCourseFiles(RuntimeError):
@@ -57,6 +61,11 @@ def grade_submission(
     write the grader's record of it; unless `again`, not if it has a record already and has not
     changed since (a task run a second time, or by a second run of the command). Runs on a worker,
     holding the submission's lock (no two graders grade one submission at a time)."""
+    with _ONE_AT_A_TIME:
+        return _grade(root, fingerprint, db_url, assignment, student, again)
+
+
+def _grade(root, fingerprint, db_url, assignment, student, again) -> Graded:
     from bertlab.autograde.__main__ import Course
 
     grader = _GRADERS.get((root, db_url))
