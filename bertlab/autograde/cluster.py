@@ -25,6 +25,8 @@ folder, nbgrader_config.py and released notebooks) and a worker whose files diff
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 import os
 import secrets
@@ -159,6 +161,12 @@ def grade_all(
                 results[submission] = future.result()
             except Exception as error:  # its task's own, or KilledWorker: that student's alone
                 results[submission] = f"{type(error).__name__}: {error}"
+            except (asyncio.CancelledError, concurrent.futures.CancelledError):
+                # (Dask's is asyncio's, not an Exception): the connection to the scheduler lost
+                results[submission] = (
+                    "the connection to the scheduler was lost before its grade came back "
+                    "(run the command again: it grades only what has no grade)"
+                )
             report(submission, results[submission])
     finally:
         client.close()
