@@ -14,7 +14,8 @@ tests/exercise_classes/, and one more of tests/similarity_students.py), and two 
 - A symlink named like the notebook, a FIFO, a file that is no notebook, a linked student folder:
   skipped and listed, never followed, never a crash.
 - Every pair's scores are exactly those copydetect's compare_files gives that pair alone, though
-  similarity.compare scores all pairs at once.
+  similarity.compare scores all pairs at once; a class of a thousand pairs or more gets a page of
+  bounded length that says where the rest are (the CSV).
 
 The submissions are written as files in a private grading/submitted/ (no nbgrader, no kernel).
 """
@@ -346,3 +347,27 @@ def test_every_pair_scores_exactly_what_compare_files_gives_it(tmp_path, noise_t
         by_file_name = CodeFingerprint("cells.py", noise_t, 1, fp=io.StringIO(s.code))
         assert similarity.fingerprint(s.code, noise_t, noise_t).filtered_code == by_file_name.filtered_code
 
+
+def test_a_large_class_gets_a_page_of_bounded_length(tmp_path):
+    """2,000 students make 2 million pairs: the page lists the HTML_TOP_PAIRS (500) most alike and
+    shows the code of the first HTML_FLAGGED_PAIRS (200) flagged pairs, and says that the CSV has
+    them all, which it does. (Made-up scores: 1,000 pairs ranked, the first 250 and ranks 701 to 720
+    flagged.)"""
+    flagged = set(range(250)) | set(range(700, 720))
+    pairs = [similarity.Pair(f"s{n:04d}", f"t{n:04d}", 1 - n / 1000, 0.1, 1000 - n, n in flagged,
+                             "<mark>a</mark>" if n in flagged else "", "b" if n in flagged else "")
+             for n in range(1000)]
+    similarity.write_html(ASSIGNMENT, pairs, [], 46, tmp_path / "page.html",
+                          flag_similarity=0.5, flag_shared_tokens=200)
+    similarity.write_csv(pairs, tmp_path / "pairs.csv")
+    page = (tmp_path / "page.html").read_text(encoding="utf-8")
+    assert page.count("<h3 id='pair-") == similarity.HTML_FLAGGED_PAIRS == 200
+    assert page.count("<td class='number'>") == 5 * similarity.HTML_TOP_PAIRS  # rank and 4 scores a row
+    assert page.count("<tr class='flagged'>") == 250 and page.count(">yes</a>") == 200
+    assert "s0499" in page and "s0500" not in page and "s0700" not in page
+    assert ("this page shows the code of the first 200 of the 270 flagged pairs, most alike first and lists "
+            f"the 500 most alike of the 1000 pairs and the flagged pairs whose code it shows: {ASSIGNMENT}.csv, "
+            "beside it, lists every pair") in " ".join(page.split())
+    with open(tmp_path / "pairs.csv", newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == 1000 and sum(row["flagged"] == "yes" for row in rows) == 270

@@ -3,11 +3,14 @@
 `python -m bertlab.autograde.similarity ASSIGNMENT...` (`make similarity`) compares, for each
 assignment, every student's code with every other student's and writes, ranked most alike first:
 
-- `grading/similarity/<assignment>.csv`: student a, student b, the share of each one's code found
-  in the other's, the length of code they share, and whether the pair is flagged;
+- `grading/similarity/<assignment>.csv`: every pair, student a, student b, the share of each one's
+  code found in the other's, the length of code they share, and whether the pair is flagged;
 - `grading/similarity/<assignment>.html`: the same table for a person to read, flagged pairs
   highlighted, each flagged pair's two codes side by side with the shared code marked, and the
-  submissions that could not be read.
+  submissions that could not be read. For a large class the page is bounded, and says so: it
+  shows the code of the first HTML_FLAGGED_PAIRS (200) flagged pairs, most alike first, and lists
+  the HTML_TOP_PAIRS (500) most alike pairs and those flagged pairs (2,000 students make 2 million
+  pairs: the CSV has them all, about 100 MB).
 
 What is compared. A student's code is every code cell of their notebooks except the released
 template's own cells handed back unchanged: the solution cells, the cells they added, and any
@@ -32,7 +35,7 @@ At course size. The scores are those copydetect's `compare_files` gives each pai
 for all pairs at once rather than pair by pair (`shared_tokens`): an inverted index from each
 fingerprint to the students who have it, so that each student is gone through once, against every
 classmate at the same time, and only the fingerprints someone else also has count. copydetect
-itself compares only the flagged pairs, to mark their shared code. 2,000 students of
+itself compares only the flagged pairs the page shows, to mark their shared code. 2,000 students of
 one assignment (2 million pairs) take about a minute on two cores, a third of it tokenizing the
 code; pair by pair it took about 9 minutes (bench/similarity.py, which also checks that both ways
 write the same CSV, byte for byte).
@@ -86,6 +89,11 @@ NOISE_TOKENS = (
 )
 FLAG_SIMILARITY = 0.5
 FLAG_SHARED_TOKENS = 200
+# The HTML page lists the HTML_TOP_PAIRS most alike pairs and shows the first HTML_FLAGGED_PAIRS
+# flagged pairs side by side (and lists them); the CSV has every pair.
+HTML_TOP_PAIRS = 500
+HTML_FLAGGED_PAIRS = 200
+NAMED_FLAGGED_PAIRS = 20  # the command names this many flagged pairs; the reports have them all
 # Starts the line put before each cell of a student's code. Not Python, so the tokenizer keeps it as
 # it is, and no fingerprint that contains it is kept: code that runs on from one cell into the next
 # is no code anyone wrote (two untouched exercises would otherwise share the seams between their
@@ -343,7 +351,7 @@ def compare(
     guarantee_t: int = NOISE_TOKENS,
     flag_similarity: float = FLAG_SIMILARITY,
     flag_shared_tokens: int = FLAG_SHARED_TOKENS,
-    highlighted: int | None = None,
+    highlighted: int | None = HTML_FLAGGED_PAIRS,
 ) -> list[Pair]:
     """Every pair of `submissions`, most alike first, the template's fingerprints excluded: the
     scores copydetect's `compare_files` gives each pair, computed for all pairs at once
@@ -540,22 +548,49 @@ def write_html(
     *,
     flag_similarity: float,
     flag_shared_tokens: int,
+    top_pairs: int = HTML_TOP_PAIRS,
+    flagged_pairs: int = HTML_FLAGGED_PAIRS,
 ) -> None:
     """A self-contained page (no scripts, no network): the ranked pairs, the flagged ones
-    highlighted, each flagged pair's code side by side with the shared code marked."""
+    highlighted, each flagged pair's code side by side with the shared code marked. Bounded for a
+    large class: the code of the first `flagged_pairs` flagged pairs, and a table of the
+    `top_pairs` most alike pairs and those flagged pairs; the page says where the rest are."""
     e = html.escape
-    flagged = [p for p in pairs if p.flagged]
+    every_flagged = [p for p in pairs if p.flagged]
+    flagged = every_flagged[:flagged_pairs]
+    flagged_number = {id(p): n for n, p in enumerate(flagged, start=1)}
+    listed = [
+        (rank, p)
+        for rank, p in enumerate(pairs, start=1)
+        if rank <= top_pairs or id(p) in flagged_number
+    ]
     out = [
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f"<title>Similarity: {e(assignment)}</title>",
         f"<style>{STYLE}</style></head><body>",
         f"<h1>Similar submissions: {e(assignment)}</h1>",
         f"<p>{students} submissions compared, {len(pairs)} pairs; "
-        f"<strong>{len(flagged)} flagged</strong> (at least {flag_similarity:.0%} of one "
+        f"<strong>{len(every_flagged)} flagged</strong> (at least {flag_similarity:.0%} of one "
         f"student's own code found in the other's, and at least {flag_shared_tokens} tokenized "
         "characters shared). Code given in the exercise is not counted. A flag is a reason to "
         "read both notebooks, not a verdict.</p>",
     ]
+    bounded = []
+    if len(flagged) < len(every_flagged):
+        bounded.append(
+            f"shows the code of the first {len(flagged)} of the {len(every_flagged)} flagged "
+            "pairs, most alike first"
+        )
+    if len(listed) < len(pairs):
+        bounded.append(
+            f"lists the {top_pairs} most alike of the {len(pairs)} pairs and the flagged pairs "
+            "whose code it shows"
+        )
+    if bounded:
+        out.append(
+            f"<p>So that it stays readable, this page {' and '.join(bounded)}: "
+            f"{e(assignment)}.csv, beside it, lists every pair with its scores and flag.</p>"
+        )
     if flagged:
         out.append("<h2>Flagged pairs</h2>")
         for n, p in enumerate(flagged, start=1):
@@ -579,14 +614,17 @@ def write_html(
         out.append("</table>")
     else:
         out.append("<p>Every file of every submission was read.</p>")
-    out.append("<h2>All pairs, most alike first</h2>")
+    every = len(listed) == len(pairs)
+    out.append(f"<h2>{'All pairs' if every else 'The most alike pairs'}, most alike first</h2>")
     out.append(
         "<table><tr><th>#</th><th>student a</th><th>student b</th><th>similarity</th>"
         "<th>share of a</th><th>share of b</th><th>shared</th><th>flagged</th></tr>"
     )
-    flagged_number = {id(p): n for n, p in enumerate(flagged, start=1)}
-    for rank, p in enumerate(pairs, start=1):
-        verdict = f"<a href='#pair-{flagged_number[id(p)]}'>yes</a>" if p.flagged else "no"
+    for rank, p in listed:
+        if id(p) in flagged_number:
+            verdict = f"<a href='#pair-{flagged_number[id(p)]}'>yes</a>"
+        else:
+            verdict = "yes" if p.flagged else "no"
         out.append(
             f"<tr class='{'flagged' if p.flagged else ''}'>"
             f"<td class='number'>{rank}</td><td>{e(p.a)}</td><td>{e(p.b)}</td>"
@@ -740,7 +778,12 @@ def main(argv: list[str] | None = None) -> None:
                 if not pairs
                 else f"{len(pairs)} pairs compared, {len(flagged)} flagged"
             )
-            + (f": {', '.join(flagged)}" if flagged else "")
+            + (f": {', '.join(flagged[:NAMED_FLAGGED_PAIRS])}" if flagged else "")
+            + (
+                f" and {len(flagged) - NAMED_FLAGGED_PAIRS} more (in the report)"
+                if len(flagged) > NAMED_FLAGGED_PAIRS
+                else ""
+            )
             + (
                 f"; {len(skipped)} files or folders not compared, or not whole (listed in the "
                 "report)"
