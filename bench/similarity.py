@@ -1,7 +1,7 @@
 """How long `make similarity` takes for a whole course of one assignment (target: 2,000 students
 in a few minutes on the 2-core dev machine), and whether it still finds the copies planted in it.
 
-    .venv/bin/python bench/similarity.py [--students 2000] [--check 200] [--seed 0]
+    .venv/bin/python bench/similarity.py [--students 2000] [--check 200] [--old REV] [--seed 0]
 
 It builds a synthetic class of --students students of one assignment (01_input_embeddings by
 default) in a temporary course folder: grading/submitted/<id>/<assignment>/<notebook>.ipynb, each
@@ -29,19 +29,26 @@ solutions for most cells and changed little can share half their code; the count
 this synthetic class does). With --check N (200 by default; 0 skips it), it also compares the
 first N students of the class the plain way, copydetect's `compare_files` on every pair as
 `similarity.compare` did before it used an inverted index, times that, and checks that both
-write byte-identical CSVs (the CSV holds every score and flag).
+write byte-identical CSVs (the CSV holds every score and flag). With --old REV it also runs the
+whole module as it was at git revision REV (0104a35 compared pair by pair) on the same class,
+times it beside today's, and checks the two CSVs are byte-identical (and says whether the pages
+are: they are until the page's bound, 500 pairs). Seconds are wall time; CPU seconds beside them
+count this process alone, for a machine that is busy with something else (the load average is
+printed before and after).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import importlib.util
 import itertools
 import json
 import os
 import random
 import re
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -301,6 +308,32 @@ def check_against_pairwise(submitted: Path, assignment: str, first: int) -> tupl
     return plain_seconds, fast_seconds
 
 
+def module_at(rev: str):
+    """bertlab/autograde/similarity.py as it was at git revision `rev`, imported beside today's."""
+    source = subprocess.run(["git", "show", f"{rev}:bertlab/autograde/similarity.py"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout
+    path = Path(tempfile.mkdtemp()) / "similarity.py"
+    path.write_text(source, encoding="utf-8")
+    name = "bertlab.autograde._similarity_at_" + re.sub(r"\W", "_", rev)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def timed_report(module, assignment: str, course: Path, out: Path):
+    """What `make similarity` runs for one assignment: (pairs, wall seconds, CPU seconds, the
+    CSV's bytes, the page's bytes)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    pairs, skipped = module.report(assignment, submitted=course / "grading" / "submitted",
+                                   release=ROOT / "exercises", out=out)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    assert not skipped, skipped[:3]
+    page = (out / f"{assignment}.html").read_bytes()
+    return pairs, wall, cpu, (out / f"{assignment}.csv").read_bytes(), page
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -308,44 +341,56 @@ def main():
     parser.add_argument("--assignment", default=ASSIGNMENT)
     parser.add_argument("--check", type=int, default=200, metavar="N",
                         help="compare with the plain pairwise way on the first N students (0: not)")
+    parser.add_argument("--old", metavar="REV",
+                        help="also run similarity.py as it was at git revision REV (0104a35: pair "
+                             "by pair) on the same class, and check that it writes the same CSV")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, help="write the class and reports here, and keep them")
     args = parser.parse_args()
+    versions = {"this checkout": similarity}
+    if args.old:
+        versions[f"at {args.old}"] = module_at(args.old)
 
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         course = args.keep or Path(tmp)
-        submitted = course / "grading" / "submitted"
         start = time.perf_counter()
         handed_in, planted = make_class(args.assignment, args.students, args.seed)
-        write_class(submitted, args.assignment, handed_in)
-        made = time.perf_counter() - start
-        print(f"{args.students} students of {args.assignment} written in {made:.1f} s, "
-              f"{len(planted)} planted copies")
+        write_class(course / "grading" / "submitted", args.assignment, handed_in)
+        print(f"{args.students} students of {args.assignment} written in "
+              f"{time.perf_counter() - start:.1f} s, {len(planted)} planted copies; load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        for n, (version, module) in enumerate(versions.items()):
+            out = course / "grading" / f"similarity-{n}"
+            rows.append((version, *timed_report(module, args.assignment, course, out)))
+        checked = (check_against_pairwise(course / "grading" / "submitted", args.assignment,
+                                          args.check) if args.check else None)
+    load = os.getloadavg()[0]
 
-        start = time.perf_counter()
-        pairs, skipped = similarity.report(args.assignment, submitted=submitted,
-                                           release=ROOT / "exercises",
-                                           out=course / "grading" / "similarity")
-        seconds = time.perf_counter() - start
-        assert not skipped, skipped[:3]
+    print(f"\n{'similarity.py':<18s}{'students':>9s}{'pairs':>12s}{'seconds':>9s}{'CPU s':>8s}"
+          f"{'pairs/s':>10s}{'flagged':>9s}{'planted':>9s}{'found':>7s}{'not planted':>13s}"
+          f"{'page':>10s}")
+    for version, pairs, wall, cpu, _, page in rows:
         flagged = {(p.a, p.b) for p in pairs if p.flagged}
-        out = course / "grading" / "similarity"
-        sizes = {kind: (out / f"{args.assignment}.{kind}").stat().st_size
-                 for kind in ("csv", "html")}
-        checked = (check_against_pairwise(submitted, args.assignment, args.check)
-                   if args.check else None)
-
-    print(f"\n{'students':>9s}{'pairs':>12s}{'seconds':>10s}{'pairs/s':>12s}"
-          f"{'flagged':>9s}{'planted':>9s}{'found':>7s}{'missed':>8s}{'not planted':>13s}")
-    print(f"{args.students:>9d}{len(pairs):>12,d}{seconds:>10.1f}{len(pairs) / seconds:>12,.0f}"
-          f"{len(flagged):>9d}{len(planted):>9d}{len(planted & flagged):>7d}"
-          f"{len(planted - flagged):>8d}{len(flagged - planted):>13d}")
+        print(f"{version:<18s}{args.students:>9d}{len(pairs):>12,d}{wall:>9.1f}{cpu:>8.1f}"
+              f"{len(pairs) / wall:>10,.0f}{len(flagged):>9d}{len(planted):>9d}"
+              f"{len(planted & flagged):>7d}{len(flagged - planted):>13d}"
+              f"{len(page) / 1e6:>7.2f} MB")
+    pairs, seconds, csv_file, page = rows[0][1], rows[0][2], rows[0][4], rows[0][5]
     shares = np.array([p.similarity for p in pairs])
-    print(f"\nshare of the larger side, over all pairs: median {np.median(shares):.2f}, "
-          f"99th percentile {np.percentile(shares, 99):.2f}, pairs sharing nothing "
-          f"{np.mean(shares == 0):.1%}; CSV {sizes['csv'] / 1e6:.1f} MB, "
-          f"HTML {sizes['html'] / 1e6:.2f} MB; peak memory "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f} GB")
+    print(f"\nthe larger share of a pair: median {np.median(shares):.2f}, 99th percentile "
+          f"{np.percentile(shares, 99):.2f}, pairs sharing nothing {np.mean(shares == 0):.1%}; "
+          f"CSV {len(csv_file) / 1e6:.1f} MB; peak memory "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f} GB; load average "
+          f"{load:.1f} at the end")
+    for version, *_, old_csv, old_page in rows[1:]:
+        same = "byte-identical" if old_csv == csv_file else "DIFFERENT"
+        pages = ("byte-identical" if old_page == page else
+                 "not the same (this checkout's is bounded at "
+                 f"{similarity.HTML_TOP_PAIRS} pairs listed)")
+        print(f"this checkout and similarity.py {version}: CSVs {same}, pages {pages}")
+        if old_csv != csv_file:
+            sys.exit(1)
     if checked:
         plain, fast = checked
         n = min(args.check, args.students)
