@@ -36,9 +36,10 @@ for all pairs at once rather than pair by pair (`shared_tokens`): an inverted in
 fingerprint to the students who have it, so that each student is gone through once, against every
 classmate at the same time, and only the fingerprints someone else also has count. copydetect
 itself compares only the flagged pairs the page shows, to mark their shared code. 2,000 students of
-one assignment (2 million pairs) take about a minute on two cores, a third of it tokenizing the
-code; pair by pair it took about 9 minutes (bench/similarity.py, which also checks that both ways
-write the same CSV, byte for byte).
+one assignment (2 million pairs) take about a minute in one process on the 2-core dev machine, half
+of it copydetect tokenizing each student's code; pair by pair it would take 7 to 8 minutes
+(extrapolated from 500 students: 30 s) and write a page of about 400 MB. bench/similarity.py
+measures it, and checks that both ways write the same CSV, byte for byte.
 
 When a pair is flagged (defaults, each an option). A pair is flagged when the larger of its two
 shares is at least FLAG_SIMILARITY (0.5) and the code they share is at least FLAG_SHARED_TOKENS
