@@ -13,6 +13,9 @@ tests/exercise_classes/, and one more of tests/similarity_students.py), and two 
   the network.
 - A symlink named like the notebook, a FIFO, a file that is no notebook, a linked student folder:
   skipped and listed, never followed, never a crash.
+- Every pair's scores are exactly those copydetect's compare_files gives that pair alone, though
+  similarity.compare scores all pairs at once; a class of a thousand pairs or more gets a page of
+  bounded length that says where the rest are (the CSV).
 
 The submissions are written as files in a private grading/submitted/ (no nbgrader, no kernel).
 """
@@ -20,6 +23,8 @@ The submissions are written as files in a private grading/submitted/ (no nbgrade
 from __future__ import annotations
 
 import csv
+import io
+import itertools
 import json
 import os
 import subprocess
@@ -27,7 +32,9 @@ import sys
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
+from copydetect import CodeFingerprint, compare_files
 
 from exercise_classes import all_assignments
 from similarity_students import COMPREHENSIONS_COMPLEX, COPY_REORDERED, COPY_WITH_RENAMED_VARIABLES, ORIGINAL_AUTHOR
@@ -283,3 +290,84 @@ def test_fast_for_a_class_of_a_hundred():
     pairs = similarity.compare(students, boilerplate)
     assert len(pairs) == 4950
     assert time.perf_counter() - start < 30
+
+
+def pairwise(submissions, boilerplate_code, noise_t, guarantee_t):
+    """The specification: each pair's fingerprints given to copydetect's compare_files, one pair at
+    a time (what similarity.compare once did), flagged by the module's rule, most alike first."""
+    boilerplate = np.unique(np.array(list(similarity.fingerprint(boilerplate_code, noise_t, noise_t).hashes),
+                                     dtype=np.int64))
+    prints = {s.student: similarity.fingerprint(s.code, noise_t, guarantee_t, boilerplate) for s in submissions}
+    rows = []
+    for a, b in itertools.combinations(sorted(prints), 2):
+        shared, (share_a, share_b), slices = compare_files(prints[a], prints[b])
+        flagged = max(share_a, share_b) >= similarity.FLAG_SIMILARITY and shared >= similarity.FLAG_SHARED_TOKENS
+        marked = (similarity._highlight(prints[a].raw_code, slices[0]),
+                  similarity._highlight(prints[b].raw_code, slices[1])) if flagged else ("", "")
+        rows.append((a, b, float(share_a), float(share_b), int(shared), bool(flagged), *marked))
+    return sorted(rows, key=lambda row: (-max(row[2], row[3]), -row[4], row[0], row[1]))
+
+
+@pytest.mark.parametrize("noise_t, guarantee_t", [(25, 25), (12, 12), (20, 30)])
+def test_every_pair_scores_exactly_what_compare_files_gives_it(tmp_path, noise_t, guarantee_t):
+    """similarity.compare scores every pair at once (an inverted index, runs of shared code), not
+    one pair at a time: each pair's two shares, shared length, flag, rank and marked-up code are
+    still exactly those of copydetect's compare_files on that pair. The class has copies (renamed,
+    reordered, half a notebook), a student whose code repeats itself (one fingerprint at two
+    places), untouched exercises, independent students; and winnowing (a window of 11) too."""
+    submitted = tmp_path / "submitted"
+    hand_in(submitted, ASSIGNMENT, "original_author", ORIGINAL_AUTHOR)
+    hand_in(submitted, ASSIGNMENT, "copies_renaming_variables", COPY_WITH_RENAMED_VARIABLES)
+    hand_in(submitted, ASSIGNMENT, "copies_reordering_functions", COPY_REORDERED)
+    hand_in(submitted, ASSIGNMENT, "comprehensions_complex", COMPREHENSIONS_COMPLEX)
+    halves = {g: (ORIGINAL_AUTHOR if g in ("wordpiece", "pair_layout") else COMPREHENSIONS_COMPLEX)[g]
+              for g in ORIGINAL_AUTHOR}
+    hand_in(submitted, ASSIGNMENT, "copies_half", halves)
+    hand_in(submitted, ASSIGNMENT, "repeats_itself", COMPREHENSIONS_COMPLEX,
+            {"sinusoidal_positions": ORIGINAL_AUTHOR["wordpiece"], "embeddings": ORIGINAL_AUTHOR["wordpiece"]})
+    hand_in(submitted, ASSIGNMENT, "copies_the_book", CLASS[ASSIGNMENT].copying.cells)
+    hand_in_independent_class(submitted, ASSIGNMENT)
+    hand_in(submitted, ASSIGNMENT, "untouched_1", None)
+    hand_in(submitted, ASSIGNMENT, "untouched_2", None)
+    boilerplate, given = similarity.template_code(ROOT / "exercises", ASSIGNMENT)
+    submissions, _ = similarity.collect(submitted, ASSIGNMENT, given)
+
+    pairs = similarity.compare(submissions, boilerplate, noise_t=noise_t, guarantee_t=guarantee_t, highlighted=None)
+    expected = pairwise(submissions, boilerplate, noise_t, guarantee_t)
+    got = [(p.a, p.b, p.similarity_a, p.similarity_b, p.shared_tokens, p.flagged, p.highlighted_a, p.highlighted_b)
+           for p in pairs]
+    assert len(got) == len(expected) == 13 * 12 // 2
+    assert got == expected, next((g, e) for g, e in zip(got, expected) if g != e)
+    # The class tries what it should: flagged pairs, pairs that share some code, pairs that share none.
+    assert {p.flagged for p in pairs} == {True, False}
+    assert any(0 < p.similarity < similarity.FLAG_SIMILARITY for p in pairs)
+    assert any(p.similarity == 0 for p in pairs)
+    # similarity.fingerprint names the language: the tokens of the lexer copydetect finds for "cells.py".
+    for s in submissions:
+        by_file_name = CodeFingerprint("cells.py", noise_t, 1, fp=io.StringIO(s.code))
+        assert similarity.fingerprint(s.code, noise_t, noise_t).filtered_code == by_file_name.filtered_code
+
+
+def test_a_large_class_gets_a_page_of_bounded_length(tmp_path):
+    """2,000 students make 2 million pairs: the page lists the HTML_TOP_PAIRS (500) most alike and
+    shows the code of the first HTML_FLAGGED_PAIRS (200) flagged pairs, and says that the CSV has
+    them all, which it does. (Made-up scores: 1,000 pairs ranked, the first 250 and ranks 701 to 720
+    flagged.)"""
+    flagged = set(range(250)) | set(range(700, 720))
+    pairs = [similarity.Pair(f"s{n:04d}", f"t{n:04d}", 1 - n / 1000, 0.1, 1000 - n, n in flagged,
+                             "<mark>a</mark>" if n in flagged else "", "b" if n in flagged else "")
+             for n in range(1000)]
+    similarity.write_html(ASSIGNMENT, pairs, [], 46, tmp_path / "page.html",
+                          flag_similarity=0.5, flag_shared_tokens=200)
+    similarity.write_csv(pairs, tmp_path / "pairs.csv")
+    page = (tmp_path / "page.html").read_text(encoding="utf-8")
+    assert page.count("<h3 id='pair-") == similarity.HTML_FLAGGED_PAIRS == 200
+    assert page.count("<td class='number'>") == 5 * similarity.HTML_TOP_PAIRS  # rank and 4 scores a row
+    assert page.count("<tr class='flagged'>") == 250 and page.count(">yes</a>") == 200
+    assert "s0499" in page and "s0500" not in page and "s0700" not in page
+    assert ("this page shows the code of the first 200 of the 270 flagged pairs, most alike first and lists "
+            f"the 500 most alike of the 1000 pairs and the flagged pairs whose code it shows: {ASSIGNMENT}.csv, "
+            "beside it, lists every pair") in " ".join(page.split())
+    with open(tmp_path / "pairs.csv", newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == 1000 and sum(row["flagged"] == "yes" for row in rows) == 270

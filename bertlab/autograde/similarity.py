@@ -3,11 +3,14 @@
 `python -m bertlab.autograde.similarity ASSIGNMENT...` (`make similarity`) compares, for each
 assignment, every student's code with every other student's and writes, ranked most alike first:
 
-- `grading/similarity/<assignment>.csv`: student a, student b, the share of each one's code found
-  in the other's, the length of code they share, and whether the pair is flagged;
+- `grading/similarity/<assignment>.csv`: every pair, student a, student b, the share of each one's
+  code found in the other's, the length of code they share, and whether the pair is flagged;
 - `grading/similarity/<assignment>.html`: the same table for a person to read, flagged pairs
   highlighted, each flagged pair's two codes side by side with the shared code marked, and the
-  submissions that could not be read.
+  submissions that could not be read. For a large class the page is bounded, and says so: it
+  shows the code of the first HTML_FLAGGED_PAIRS (200) flagged pairs, most alike first, and lists
+  the HTML_TOP_PAIRS (500) most alike pairs and those flagged pairs (2,000 students make 2 million
+  pairs: the CSV has them all, about 100 MB).
 
 What is compared. A student's code is every code cell of their notebooks except the released
 template's own cells handed back unchanged: the solution cells, the cells they added, and any
@@ -24,9 +27,19 @@ every run of `noise_t` tokenized characters, keeps the hashes of the template ou
 sets. Renaming variables and changing comments change nothing it sees; reordering functions or
 cells changes only the few fingerprints that span a seam. A pair's similarity for each student is
 the share of that student's own code (template excluded) that also occurs in the other's.
-`guarantee_t` equal to `noise_t` (winnowing window 1) keeps every fingerprint: slower than MOSS's
-sampling but still well under a millisecond a pair for notebooks this size, and the scores then do
-not depend on Python's per-process string hash seed (with a larger window they do, by a few points).
+`guarantee_t` equal to `noise_t` (winnowing window 1) keeps every fingerprint: more than MOSS's
+sampling keeps, and the scores then do not depend on Python's per-process string hash seed (with a
+larger window they do, by a few points).
+
+At course size. The scores are those copydetect's `compare_files` gives each pair, but computed
+for all pairs at once rather than pair by pair (`shared_tokens`): an inverted index from each
+fingerprint to the students who have it, so that each student is gone through once, against every
+classmate at the same time, and only the fingerprints someone else also has count. copydetect
+itself compares only the flagged pairs the page shows, to mark their shared code. 2,000 students of
+one assignment (2 million pairs) take about a minute in one process on the 2-core dev machine, half
+of it copydetect tokenizing each student's code; pair by pair it would take 7 to 8 minutes
+(extrapolated from 500 students: 30 s) and write a page of about 400 MB. bench/similarity.py
+measures it, and checks that both ways write the same CSV, byte for byte.
 
 When a pair is flagged (defaults, each an option). A pair is flagged when the larger of its two
 shares is at least FLAG_SIMILARITY (0.5) and the code they share is at least FLAG_SHARED_TOKENS
@@ -50,7 +63,6 @@ import argparse
 import csv
 import html
 import io
-import itertools
 import json
 import os
 import stat
@@ -78,6 +90,11 @@ NOISE_TOKENS = (
 )
 FLAG_SIMILARITY = 0.5
 FLAG_SHARED_TOKENS = 200
+# The HTML page lists the HTML_TOP_PAIRS most alike pairs and shows the first HTML_FLAGGED_PAIRS
+# flagged pairs side by side (and lists them); the CSV has every pair.
+HTML_TOP_PAIRS = 500
+HTML_FLAGGED_PAIRS = 200
+NAMED_FLAGGED_PAIRS = 20  # the command names this many flagged pairs; the reports have them all
 # Starts the line put before each cell of a student's code. Not Python, so the tokenizer keeps it as
 # it is, and no fingerprint that contains it is kept: code that runs on from one cell into the next
 # is no code anyone wrote (two untouched exercises would otherwise share the seams between their
@@ -103,7 +120,7 @@ class Skipped:
     reason: str
 
 
-@dataclass
+@dataclass(slots=True)  # a class of 2,000 students has 2 million pairs
 class Pair:
     """Two submissions compared: the share of each one's own code found in the other's."""
 
@@ -306,13 +323,15 @@ def collect(
 
 
 def fingerprint(code: str, noise_t: int, guarantee_t: int, boilerplate=None) -> CodeFingerprint:
-    """copydetect's fingerprint of Python `code` (the file name only tells it the language), less
-    the fingerprints that span a cell break."""
+    """copydetect's fingerprint of Python `code`, less the fingerprints that span a cell break.
+    The language is named: the lexer pygments finds for a file name "cells.py" (what copydetect
+    would use), without searching every lexer's file patterns each time (5 ms a student)."""
     found = CodeFingerprint(
         "cells.py",
         noise_t,
         guarantee_t - noise_t + 1,
         boilerplate=boilerplate,
+        language="python",
         fp=io.StringIO(code),
     )
     within_cells = {}
@@ -333,8 +352,12 @@ def compare(
     guarantee_t: int = NOISE_TOKENS,
     flag_similarity: float = FLAG_SIMILARITY,
     flag_shared_tokens: int = FLAG_SHARED_TOKENS,
+    highlighted: int | None = HTML_FLAGGED_PAIRS,
 ) -> list[Pair]:
-    """Every pair of `submissions`, most alike first, the template's fingerprints excluded."""
+    """Every pair of `submissions`, most alike first, the template's fingerprints excluded: the
+    scores copydetect's `compare_files` gives each pair, computed for all pairs at once
+    (`shared_tokens`). The first `highlighted` flagged pairs (all if None) get their code marked
+    up for the report, by `compare_files` itself."""
     if guarantee_t < noise_t:
         raise ValueError(f"guarantee_t={guarantee_t} must be at least noise_t={noise_t}")
     # Every fingerprint of the template (window 1, as copydetect takes boilerplate), so that none of
@@ -342,22 +365,122 @@ def compare(
     boilerplate = np.unique(
         np.array(list(fingerprint(boilerplate_code, noise_t, noise_t).hashes), dtype=np.int64)
     )
-    prints = {
-        s.student: fingerprint(s.code, noise_t, guarantee_t, boilerplate) for s in submissions
-    }
-    pairs = []
-    for a, b in itertools.combinations(sorted(prints), 2):
-        shared, (similarity_a, similarity_b), slices = compare_files(prints[a], prints[b])
-        pair = Pair(a, b, float(similarity_a), float(similarity_b), int(shared), flagged=False)
-        pair.flagged = (
-            pair.similarity >= flag_similarity and pair.shared_tokens >= flag_shared_tokens
+    code = {s.student: s.code for s in submissions}
+    names = sorted(code)  # the order of the pairs' (a, b), as before
+    starts, hashes, coverage = [], [], np.zeros(len(names))
+    for n, name in enumerate(names):
+        found = fingerprint(code[name], noise_t, guarantee_t, boilerplate)
+        where, which = _kept(found)
+        starts.append(where)
+        hashes.append(which)
+        coverage[n] = found.token_coverage
+    shared = shared_tokens(starts, hashes, noise_t)
+
+    a, b = np.triu_indices(len(names), 1)
+    shared_a, shared_b = shared[a, b], shared[b, a]
+    # compare_files: the share of each one's covered code, 0 for both when nothing is shared
+    # (one side shares something exactly when the other does: they share a fingerprint).
+    similarity_a = np.divide(shared_a, coverage[a], out=np.zeros(len(a)), where=shared_a > 0)
+    similarity_b = np.divide(shared_b, coverage[b], out=np.zeros(len(a)), where=shared_b > 0)
+    most = np.maximum(similarity_a, similarity_b)
+    flagged = (most >= flag_similarity) & (shared_a >= flag_shared_tokens)
+    # Most alike first, then most shared, then by name (names are sorted: index order is theirs).
+    order = np.lexsort((b, a, -shared_a, -most))
+    pairs = [
+        Pair(names[i], names[j], sa, sb, s, f)
+        for i, j, sa, sb, s, f in zip(
+            a[order].tolist(),
+            b[order].tolist(),
+            similarity_a[order].tolist(),
+            similarity_b[order].tolist(),
+            shared_a[order].tolist(),
+            flagged[order].tolist(),
         )
-        if pair.flagged:
-            pair.highlighted_a = _highlight(prints[a].raw_code, slices[0])
-            pair.highlighted_b = _highlight(prints[b].raw_code, slices[1])
-        pairs.append(pair)
-    pairs.sort(key=lambda p: (-p.similarity, -p.shared_tokens, p.a, p.b))
+    ]
+    shown = [p for p in pairs if p.flagged][:highlighted]
+    prints = {}
+    for pair in shown:
+        for name in (pair.a, pair.b):
+            if name not in prints:
+                prints[name] = fingerprint(code[name], noise_t, guarantee_t, boilerplate)
+        _, _, slices = compare_files(prints[pair.a], prints[pair.b])
+        pair.highlighted_a = _highlight(prints[pair.a].raw_code, slices[0])
+        pair.highlighted_b = _highlight(prints[pair.b].raw_code, slices[1])
     return pairs
+
+
+def _kept(found: CodeFingerprint) -> tuple[np.ndarray, np.ndarray]:
+    """Where each kept fingerprint of `found` starts in its tokenized code, in order, and its hash
+    (with a winnowing window over 1, copydetect may list a start twice: once here)."""
+    where = [start for starts in found.hash_idx.values() for start in starts]
+    which = [value for value, starts in found.hash_idx.items() for _ in starts]
+    where, first = np.unique(np.array(where, dtype=np.int64), return_index=True)
+    return where, np.array(which, dtype=np.int64)[first]
+
+
+def shared_tokens(starts: list[np.ndarray], hashes: list[np.ndarray], k: int) -> np.ndarray:
+    """shared[i, j]: how many tokenized characters of student i's code lie in a fingerprint that
+    student j has too (`starts[i]`: where i's fingerprints start, sorted; `hashes[i]`: theirs;
+    each covers `k` characters). This is the overlap copydetect's `compare_files` counts for i
+    against j: the length of the union of the runs [s, s + k) over i's starts s whose hash j has.
+
+    Rather than every pair, each student once: an inverted index says which students have each of
+    i's fingerprints; consecutive fingerprints of i that exactly the same students have form a
+    run, whose own length is known; and for every other student at once, each run they share adds
+    its length plus what its last fingerprint covers before the next run they share begins."""
+    n = len(starts)
+    shared = np.zeros((n, n), dtype=np.int64)
+    if n < 2:
+        return shared
+    # The inverted index: each distinct hash of the class, and the students who have it.
+    own = [np.unique(h) for h in hashes]
+    values, hash_id = np.unique(np.concatenate(own), return_inverse=True)
+    holder = np.repeat(np.arange(n), [len(h) for h in own])[np.argsort(hash_id, kind="stable")]
+    first_holder = np.searchsorted(np.sort(hash_id), np.arange(len(values) + 1))
+    holders = np.diff(first_holder)
+    for i in range(n):
+        ids = np.searchsorted(values, hashes[i])
+        keep = holders[ids] > 1  # a fingerprint nobody else has never counts
+        where, ids = starts[i][keep].astype(np.int32), ids[keep]
+        if len(where) == 0:
+            continue
+        # Runs of consecutive fingerprints of i that exactly the same students have. Each hash's
+        # students are listed in order: two hashes have the same students if the lists are equal.
+        before, after = ids[:-1], ids[1:]
+        same = before == after
+        check = np.flatnonzero(~same & (holders[before] == holders[after]))
+        size = holders[before[check]]
+        segment, index_before = _ranges(first_holder[before[check]], size)
+        _, index_after = _ranges(first_holder[after[check]], size)
+        differs = segment[holder[index_before] != holder[index_after]]
+        same[check] = np.bincount(differs, minlength=len(check)) == 0
+        run_first = np.flatnonzero(np.r_[True, ~same])
+        run_last = np.r_[run_first[1:] - 1, len(where) - 1]
+        # Who has each run (columns: the students who share any of i's code).
+        run, index = _ranges(first_holder[ids[run_first]], holders[ids[run_first]])
+        shares = np.zeros((len(run_first), n), dtype=bool)
+        shares[run, holder[index]] = True
+        shares[:, i] = False
+        columns = np.flatnonzero(shares.any(axis=0))
+        shares = shares[:, columns]
+        # What each run covers before its last fingerprint, and what that one covers before the
+        # next run the other student shares starts (all k characters if none does).
+        step = np.r_[0, np.cumsum(np.minimum(np.diff(where), k))]
+        inside = step[run_last] - step[run_first]
+        far = where[-1] + k
+        next_start = np.where(shares, where[run_first][:, None], far)
+        next_start = np.minimum.accumulate(next_start[::-1], axis=0)[::-1]
+        last = np.full_like(next_start, k)
+        np.minimum(next_start[1:] - where[run_last[:-1], None], k, out=last[:-1])
+        shared[i, columns] = np.where(shares, inside[:, None] + last, 0).sum(axis=0)
+    return shared
+
+
+def _ranges(first: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The indexes first[r], ..., first[r] + size[r] - 1 of every r, one after the other, and the
+    r each belongs to."""
+    which = np.repeat(np.arange(len(size)), size)
+    return which, np.arange(len(which)) + np.repeat(first - np.cumsum(size) + size, size)
 
 
 def _highlight(code: str, slices) -> str:
@@ -426,22 +549,49 @@ def write_html(
     *,
     flag_similarity: float,
     flag_shared_tokens: int,
+    top_pairs: int = HTML_TOP_PAIRS,
+    flagged_pairs: int = HTML_FLAGGED_PAIRS,
 ) -> None:
     """A self-contained page (no scripts, no network): the ranked pairs, the flagged ones
-    highlighted, each flagged pair's code side by side with the shared code marked."""
+    highlighted, each flagged pair's code side by side with the shared code marked. Bounded for a
+    large class: the code of the first `flagged_pairs` flagged pairs, and a table of the
+    `top_pairs` most alike pairs and those flagged pairs; the page says where the rest are."""
     e = html.escape
-    flagged = [p for p in pairs if p.flagged]
+    every_flagged = [p for p in pairs if p.flagged]
+    flagged = every_flagged[:flagged_pairs]
+    flagged_number = {id(p): n for n, p in enumerate(flagged, start=1)}
+    listed = [
+        (rank, p)
+        for rank, p in enumerate(pairs, start=1)
+        if rank <= top_pairs or id(p) in flagged_number
+    ]
     out = [
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f"<title>Similarity: {e(assignment)}</title>",
         f"<style>{STYLE}</style></head><body>",
         f"<h1>Similar submissions: {e(assignment)}</h1>",
         f"<p>{students} submissions compared, {len(pairs)} pairs; "
-        f"<strong>{len(flagged)} flagged</strong> (at least {flag_similarity:.0%} of one "
+        f"<strong>{len(every_flagged)} flagged</strong> (at least {flag_similarity:.0%} of one "
         f"student's own code found in the other's, and at least {flag_shared_tokens} tokenized "
         "characters shared). Code given in the exercise is not counted. A flag is a reason to "
         "read both notebooks, not a verdict.</p>",
     ]
+    bounded = []
+    if len(flagged) < len(every_flagged):
+        bounded.append(
+            f"shows the code of the first {len(flagged)} of the {len(every_flagged)} flagged "
+            "pairs, most alike first"
+        )
+    if len(listed) < len(pairs):
+        bounded.append(
+            f"lists the {top_pairs} most alike of the {len(pairs)} pairs and the flagged pairs "
+            "whose code it shows"
+        )
+    if bounded:
+        out.append(
+            f"<p>So that it stays readable, this page {' and '.join(bounded)}: "
+            f"{e(assignment)}.csv, beside it, lists every pair with its scores and flag.</p>"
+        )
     if flagged:
         out.append("<h2>Flagged pairs</h2>")
         for n, p in enumerate(flagged, start=1):
@@ -465,14 +615,17 @@ def write_html(
         out.append("</table>")
     else:
         out.append("<p>Every file of every submission was read.</p>")
-    out.append("<h2>All pairs, most alike first</h2>")
+    every = len(listed) == len(pairs)
+    out.append(f"<h2>{'All pairs' if every else 'The most alike pairs'}, most alike first</h2>")
     out.append(
         "<table><tr><th>#</th><th>student a</th><th>student b</th><th>similarity</th>"
         "<th>share of a</th><th>share of b</th><th>shared</th><th>flagged</th></tr>"
     )
-    flagged_number = {id(p): n for n, p in enumerate(flagged, start=1)}
-    for rank, p in enumerate(pairs, start=1):
-        verdict = f"<a href='#pair-{flagged_number[id(p)]}'>yes</a>" if p.flagged else "no"
+    for rank, p in listed:
+        if id(p) in flagged_number:
+            verdict = f"<a href='#pair-{flagged_number[id(p)]}'>yes</a>"
+        else:
+            verdict = "yes" if p.flagged else "no"
         out.append(
             f"<tr class='{'flagged' if p.flagged else ''}'>"
             f"<td class='number'>{rank}</td><td>{e(p.a)}</td><td>{e(p.b)}</td>"
@@ -626,7 +779,12 @@ def main(argv: list[str] | None = None) -> None:
                 if not pairs
                 else f"{len(pairs)} pairs compared, {len(flagged)} flagged"
             )
-            + (f": {', '.join(flagged)}" if flagged else "")
+            + (f": {', '.join(flagged[:NAMED_FLAGGED_PAIRS])}" if flagged else "")
+            + (
+                f" and {len(flagged) - NAMED_FLAGGED_PAIRS} more (in the report)"
+                if len(flagged) > NAMED_FLAGGED_PAIRS
+                else ""
+            )
             + (
                 f"; {len(skipped)} files or folders not compared, or not whole (listed in the "
                 "report)"
