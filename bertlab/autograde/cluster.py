@@ -128,13 +128,17 @@ def grade_all(
         client = Client(scheduler, timeout="30s")
     else:
         # One thread per worker: a worker grades one notebook at a time, in its own process.
-        # No memory limit of Dask's: the sandbox limits what a student's kernel takes.
+        # No memory limit of Dask's: the sandbox limits what a student's kernel takes. No
+        # dashboard; the scheduler's HTTP server (which it starts even so) on a free port of the
+        # loopback: on 8787, its default, it would warn whenever that port is taken (another run,
+        # another cluster) and print the warning into make's output.
         cluster = LocalCluster(
             n_workers=jobs,
             threads_per_worker=1,
             processes=True,
             memory_limit=0,
             dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
             silence_logs=logging.ERROR,
         )
         client = Client(cluster)
