@@ -12,11 +12,15 @@
 
 One class of 6 synthetic students of the cheapest assignment to grade, in a private course folder
 with the repository's Makefile and config, graded by the Makefile with this venv (nothing installed).
+Who was graded is what `make autograde` says, one line per submission graded (`autograde: graded
+<student> (<assignment>) ...`), checked against the grader's records (grading/graded/); the release,
+feedback and export are nbgrader commands, which a wrapper logs.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -59,6 +63,30 @@ def make(course: Path, *args: str) -> subprocess.CompletedProcess:
                           cwd=course, capture_output=True, text=True)
 
 
+# What `make autograde` prints for each submission it graded, or whose grading failed.
+GRADED_LINE = re.compile(r"^autograde: (graded|failed to grade) (\S+) \((\S+)\) in [0-9.]+ s \(", re.MULTILINE)
+
+
+def graded(result: subprocess.CompletedProcess) -> list[str]:
+    """The students a `make autograde` (or regrade) graded, by its output, sorted; one whose
+    grading failed as "<student> (failed)"."""
+    found = GRADED_LINE.findall(result.stdout)
+    assert all(assignment == ASSIGNMENT for _, _, assignment in found), found
+    return sorted(student if outcome == "graded" else f"{student} (failed)" for outcome, student, _ in found)
+
+
+def records(course: Path) -> dict[str, str]:
+    """The grader's record of each student's grading (grading/graded/<student>/<assignment>.sha256):
+    the submission's digest and a part new with each grading."""
+    graded_folder = course / "grading" / "graded"
+    return {path.parent.name: path.read_text() for path in graded_folder.glob(f"*/{ASSIGNMENT}.sha256")}
+
+
+def regraded(before: dict[str, str], course: Path) -> list[str]:
+    """The students whose grading record is new or changed since `before`, sorted."""
+    return sorted(student for student, record in records(course).items() if before.get(student) != record)
+
+
 def nbgrader_runs(course: Path) -> list[str]:
     """Every nbgrader command line run so far (the wrapper logs them), and forget them."""
     log = course / "nbgrader.log"
@@ -81,21 +109,42 @@ def feedback_page(course: Path, student: str) -> str:
     return shown_text(page.read_text(encoding="utf-8"))
 
 
+# Appended to the course's config: its screen (nbgrader's pre-convert hook, still a ScreenSubmission, so
+# `python -m bertlab.autograde screen` takes it) fails on the folder of the student `crashing`, inside
+# the grading, as a screen that cannot finish does (ScreenFailed: nothing of it is graded).
+CRASHES_FOR_ONE_STUDENT = """
+
+class CrashesForOneStudent(type(c.Autograde.pre_convert_hook)):
+    def __init__(self, screen):
+        vars(self).update(vars(screen))
+
+    def screen(self, folder, notes=()):
+        if os.path.basename(os.path.dirname(os.path.abspath(folder))) == "crashing":
+            raise RuntimeError("grading crashed (a simulated failure)")
+        return super().screen(folder, notes)
+
+
+c.Autograde.pre_convert_hook = CrashesForOneStudent(c.Autograde.pre_convert_hook)
+"""
+
+
 @pytest.fixture
 def course(tmp_path) -> Path:
-    """A private course folder: the repository's Makefile and config, one assignment's solutions,
-    and an nbgrader wrapper that logs each command line (and fails for the student `crashing`)."""
+    """A private course folder: the repository's Makefile and config (whose grading fails for the
+    student `crashing`), one assignment's solutions, and an nbgrader wrapper that logs each command
+    line."""
     require_sandbox()
     require_program("make")
     course = tmp_path / "course"
     shutil.copytree(ROOT / "solutions" / ASSIGNMENT, course / "solutions" / ASSIGNMENT)
     for name in ("Makefile", "nbgrader_config.py"):
         shutil.copy(ROOT / name, course / name)
+    with open(course / "nbgrader_config.py", "a") as config:
+        config.write(CRASHES_FOR_ONE_STUDENT)
     bin_dir = Path(sys.executable).parent
     wrapper = course / "nbgrader.sh"
     wrapper.write_text(f"""#!/bin/sh
 echo "$*" >> {course / 'nbgrader.log'}
-case " $* " in *" --student=crashing "*) echo "nbgrader crashed (a simulated failure)" >&2; exit 3;; esac
 PATH="{bin_dir}:$PATH" exec "{bin_dir / 'nbgrader'}" "$@"
 """)
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
@@ -110,10 +159,12 @@ def test_make_grades_late_work_regrades_on_request_and_feedback_hides_the_hidden
     for student in A_CLASS:
         hand_in(course, student)
 
-    # The class: each graded once, quietly.
-    assert_quiet(make(course, "autograde", "JOBS=2"), "make autograde")
-    runs = nbgrader_runs(course)
-    assert sorted(runs) == sorted(f"autograde {ASSIGNMENT} --student={s}" for s in A_CLASS), runs
+    # The class: each graded once, quietly (and no nbgrader command run: no release).
+    autograde = make(course, "autograde", "JOBS=2")
+    assert_quiet(autograde, "make autograde")
+    assert graded(autograde) == sorted(A_CLASS), autograde.stdout
+    assert regraded({}, course) == sorted(A_CLASS)
+    assert nbgrader_runs(course) == []
     assert scores(course, ASSIGNMENT, "solution") == SPEC.points
     mistake = MISTAKES["averages_the_two_losses"]
     assert scores(course, ASSIGNMENT, mistake.student) == {**SPEC.points, **mistake.scores}
@@ -140,19 +191,23 @@ def test_make_grades_late_work_regrades_on_request_and_feedback_hides_the_hidden
     hand_in(course, "loss_with_f_cross_entropy")
     shutil.rmtree(course / "grading" / "submitted" / mistake.student)
     submit(course, ASSIGNMENT, mistake.student, fill_in_solutions(course, ASSIGNMENT))  # now right
+    before = records(course)
     late = make(course, "autograde", "JOBS=2")
     assert late.returncode == 0, late.stdout[-3000:] + late.stderr[-3000:]
-    assert sorted(nbgrader_runs(course)) == [f"autograde {ASSIGNMENT} --student={mistake.student} --force",
-                                             f"autograde {ASSIGNMENT} --student=loss_with_f_cross_entropy"]
+    late_students = sorted([mistake.student, "loss_with_f_cross_entropy"])
+    assert graded(late) == regraded(before, course) == late_students, late.stdout
+    assert nbgrader_runs(course) == []
     assert scores(course, ASSIGNMENT, mistake.student) == SPEC.points
     assert make(course, "feedback").returncode == 0
     assert [run.split()[0] for run in nbgrader_runs(course)] == ["generate_feedback"]
     assert "test_pretraining_loss_matches_bertlab: 1 of 1 points, passed" in feedback_page(course, mistake.student)
 
     # A regrade on request: that student only.
+    before = records(course)
     regrade = make(course, "regrade", "STUDENT=solution")
     assert regrade.returncode == 0, regrade.stdout[-3000:] + regrade.stderr[-3000:]
-    assert nbgrader_runs(course) == [f"autograde {ASSIGNMENT} --student=solution --force"]
+    assert graded(regrade) == regraded(before, course) == ["solution"], regrade.stdout
+    assert nbgrader_runs(course) == []
 
     # A student whose grading fails does not stop the others, and is named; an edited test cell is
     # reported (and restored: full marks).
@@ -163,13 +218,16 @@ def test_make_grades_late_work_regrades_on_request_and_feedback_hides_the_hidden
         test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_nsp_head_matches_bertlab")
         test.source = "pass  # no test here\n"
     submit(course, ASSIGNMENT, "edits_a_test", edit_a_test)
+    before = records(course)
     failing = make(course, "autograde", "JOBS=2")
     assert failing.returncode != 0
     assert "no grade for crashing" in failing.stderr, failing.stderr[-3000:]
+    assert "grading crashed (a simulated failure)" in failing.stderr, failing.stderr[-3000:]
     assert "Attribute 'checksum' for cell test_nsp_head_matches_bertlab has changed" in failing.stdout + failing.stderr
     assert scores(course, ASSIGNMENT, "edits_a_test") == SPEC.points
-    assert sorted(nbgrader_runs(course)) == [f"autograde {ASSIGNMENT} --student=crashing",
-                                             f"autograde {ASSIGNMENT} --student=edits_a_test"]
+    assert graded(failing) == ["crashing (failed)", "edits_a_test"], failing.stdout
+    assert regraded(before, course) == ["edits_a_test"]
+    assert nbgrader_runs(course) == []
 
 
 def test_released_source_is_what_nbgrader_releases():

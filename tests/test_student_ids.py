@@ -6,13 +6,18 @@ feedback) does with the names and dates a student controls, as a specification.
   to grade it, before nbgrader sees it: `*` (nbgrader's pattern for every student), `-rf` (an
   option), `...`, a name with a newline, with a comma, one that is not UTF-8. One line says so for
   each; the honest students are graded, and the exit status is 0.
-- nbgrader is given each student as one argument, `--student=<id>`; `--student` on the command line
-  is checked by the one rule.
+- nbgrader's autograde is given each student as their id, never a pattern that could match another
+  folder: each grading sees that one student's folder; `--student` on the command line is checked by
+  the one rule.
 - A submission is graded again when its content changed, never because of its dates: files dated
   2099 are not regraded; a changed byte is. The feedback is made again after a new grading only.
 
-nbgrader is a stand-in here that logs its arguments and makes the folders the real one would: no
-kernel, no gradebook.
+The grading is nbgrader's own (the warm grader, bertlab/autograde/warm.py) with no preprocessor, so no
+kernel runs: it copies the notebooks to grading/autograded/ and records the submission in a gradebook
+that holds the assignment and its notebook only. The course's screen, its pre-convert hook, logs
+each grading to nbgrader.log (the student pattern nbgrader was given, and the folder it found). The
+feedback's nbgrader is a stand-in (fake_nbgrader.py) that logs its arguments there too and makes
+the folders the real one would.
 """
 
 from __future__ import annotations
@@ -40,24 +45,56 @@ grading = pathlib.Path({grading!r})
 with open(grading.parent / "nbgrader.log", "a") as log:
     log.write(json.dumps(sys.argv[1:]) + "\\n")
 command, assignment = sys.argv[1], sys.argv[2]
-if command == "autograde":  # the graded copy nbgrader would make
-    student = next(a for a in sys.argv if a.startswith("--student=")).split("=", 1)[1]
-    (grading / "autograded" / student / assignment).mkdir(parents=True, exist_ok=True)
 if command == "generate_feedback":  # feedback for every graded submission that has none
     for graded in (grading / "autograded").glob("*/" + assignment):
         (grading / "feedback" / graded.parent.name / assignment).mkdir(parents=True, exist_ok=True)
 """
 
 
+# Appended to the course's config: nbgrader's autograde with no preprocessor (no kernel), and the
+# course's screen, logging what each grading was given before it screens the submission.
+NO_KERNEL_LOGGED = """
+import json
+
+
+class LoggedScreen(type(c.Autograde.pre_convert_hook)):
+    def __init__(self, screen):
+        vars(self).update(vars(screen))
+
+    def __call__(self, *, assignment, student, notebooks):
+        with open({log!r}, "a") as log:
+            folders = sorted({{os.path.relpath(os.path.dirname(n), {submitted!r}) for n in notebooks}})
+            log.write(json.dumps(["autograde", assignment, student, folders]) + "\\n")
+        super().__call__(assignment=assignment, student=student, notebooks=notebooks)
+
+
+c.Autograde.pre_convert_hook = LoggedScreen(c.Autograde.pre_convert_hook)
+c.Autograde.sanitize_preprocessors = []
+c.Autograde.autograde_preprocessors = []
+"""
+
+
 @pytest.fixture
-def course(tmp_path) -> Path:
-    """A course folder with the repository's config, the released assignment 1, and a stand-in for
-    nbgrader (fake_nbgrader.py) that logs each command line to nbgrader.log."""
+def course(tmp_path, monkeypatch) -> Path:
+    """A course folder with the repository's config (grading without a kernel, logged to
+    nbgrader.log), the released assignment 1 in the gradebook, and a stand-in for nbgrader
+    (fake_nbgrader.py) that logs each command line to nbgrader.log."""
+    from nbgrader.api import Gradebook
+
     course = tmp_path / "course"
     shutil.copytree(ROOT / "exercises" / ASSIGNMENT, course / "exercises" / ASSIGNMENT)
     shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
-    (course / "grading" / "submitted").mkdir(parents=True)
-    (course / "fake_nbgrader.py").write_text(FAKE_NBGRADER.format(grading=str(course / "grading")))
+    grading = course / "grading"
+    with open(course / "nbgrader_config.py", "a") as config:
+        config.write(NO_KERNEL_LOGGED.format(log=str(course / "nbgrader.log"),
+                                             submitted=str(grading / "submitted")))
+    (grading / "submitted").mkdir(parents=True)
+    # (A new gradebook starts `alembic`: the venv's programs first, as the Makefile has them.)
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    with Gradebook(f"sqlite:///{grading / 'gradebook.db'}") as gradebook:
+        gradebook.update_or_create_assignment(ASSIGNMENT)
+        gradebook.update_or_create_notebook(Path(NOTEBOOK).stem, ASSIGNMENT)
+    (course / "fake_nbgrader.py").write_text(FAKE_NBGRADER.format(grading=str(grading)))
     return course
 
 
@@ -89,12 +126,19 @@ def make_autograde(course: Path, *args: str) -> subprocess.CompletedProcess:
     return graded
 
 
-def nbgrader_runs(course: Path) -> list[list[str]]:
-    """The argument lists nbgrader was run with so far, and forget them."""
+def nbgrader_runs(course: Path) -> list[list]:
+    """What nbgrader was run for so far, and forget it: each grading, as ["autograde", assignment,
+    the student nbgrader was given, [the folders it found]]; each command of the stand-in, as its
+    argument list."""
     log = course / "nbgrader.log"
     runs = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     log.write_text("")
     return runs
+
+
+def graded(student: str) -> list:
+    """The log's line for a grading of `student`: nbgrader given their id, finding their folder."""
+    return ["autograde", ASSIGNMENT, student, [f"{student}/{ASSIGNMENT}"]]
 
 
 def test_folders_that_are_no_student_ids_are_set_aside_with_a_note_and_the_class_is_graded(course):
@@ -114,10 +158,10 @@ def test_folders_that_are_no_student_ids_are_set_aside_with_a_note_and_the_class
         kept = notes[note] / "submission" / ASSIGNMENT / NOTEBOOK  # moved whole, untouched
         assert kept.read_bytes() == (ROOT / "exercises" / ASSIGNMENT / NOTEBOOK).read_bytes()
         assert "rename it to the student's id" in note and "run make autograde again" in note
-    # Each honest student graded once, named by exactly one argument --student=<id>.
+    # Each honest student graded once, nbgrader given their id, which found their folder alone.
     runs = nbgrader_runs(course)
-    assert sorted(runs) == sorted(["autograde", ASSIGNMENT, f"--student={s}"] for s in HONEST)
-    assert all(sum(a.startswith("--student") for a in run) == 1 for run in runs)
+    assert sorted(runs) == sorted(graded(s) for s in HONEST), runs
+    assert all(f"autograde: graded {s} ({ASSIGNMENT})" in result.stdout for s in HONEST), result.stdout
 
 
 def test_regrade_passes_the_student_as_one_argument(course):
@@ -126,7 +170,7 @@ def test_regrade_passes_the_student_as_one_argument(course):
     nbgrader_runs(course)
     again = make_autograde(course, "--student", "alice", "--again")
     assert again.returncode == 0, again.stderr[-3000:]
-    assert nbgrader_runs(course) == [["autograde", ASSIGNMENT, "--student=alice", "--force"]]
+    assert nbgrader_runs(course) == [graded("alice")]
 
 
 @pytest.mark.parametrize("student", ["*", "-rf", "alice,bob", "a\nb"])
@@ -143,7 +187,7 @@ def test_files_dated_2099_are_not_graded_again_and_a_changed_file_is(course):
     (folder / "notes.txt").write_text("my notes\n")
     (folder / "timestamp.txt").write_text("2099-01-01 00:00:00.000000 UTC\n")
     assert make_autograde(course).returncode == 0
-    assert nbgrader_runs(course) == [["autograde", ASSIGNMENT, "--student=alice"]]
+    assert nbgrader_runs(course) == [graded("alice")]
 
     far = 4_070_908_800  # 2099-01-01
     for path in [folder, *folder.iterdir()]:
@@ -157,7 +201,7 @@ def test_files_dated_2099_are_not_graded_again_and_a_changed_file_is(course):
     os.utime(folder / "notes.txt", (0, 0))
     changed = make_autograde(course)
     assert changed.returncode == 0
-    assert nbgrader_runs(course) == [["autograde", ASSIGNMENT, "--student=alice", "--force"]]
+    assert nbgrader_runs(course) == [graded("alice")]
 
 
 def test_feedback_is_made_again_only_after_a_new_grading(course):
