@@ -12,7 +12,8 @@ text, images, disk and /tmp, and a loop that ignores interrupts. The promises:
 - no file outside `grading/` changes, and nothing of the instructor's reaches `grading/feedback/`
   (no link; no piece of a solution, the gradebook or a system file, nor of a hidden test: searched
   for by fragment, tests/leaks.py);
-- the grader's memory stays under GRADER_MEMORY_BOUND whatever the floods;
+- each process of the grader (the warm graders in its worker processes) stays under
+  GRADER_MEMORY_BOUND of memory whatever the floods;
 - `make autograde` exits 0, since every student got a grade.
 """
 
@@ -46,8 +47,10 @@ PART_3 = {cell: 0 for cell in FULL if cell.startswith("test_embeddings")}
 
 # The limits this class is graded under (short, to keep the test quick); the rest is the course's config.
 CELL_TIMEOUT = 20
-# The grader (one `nbgrader autograde` process) may hold this much memory at its peak, floods or not.
-# (Without the caps, 200 MB of output took it to 1.3 GB, and 10 s of printing to 5.2 GB.)
+# Each process of the grader (`python -m bertlab.autograde autograde` and its warm graders, Dask's
+# worker processes, each grading student after student) may hold this much memory at its peak,
+# floods or not. (Without the caps, 200 MB of output took one `nbgrader autograde` to 1.3 GB, and
+# 10 s of printing to 5.2 GB.)
 GRADER_MEMORY_BOUND = 1 << 30
 
 
@@ -297,24 +300,61 @@ def tree_digest(root: Path, skip: Path) -> dict[str, str]:
 
 
 class PeakMemory:
-    """The highest VmHWM (peak resident memory) of any `nbgrader autograde` process seen while this
-    watches: /proc is read every 0.2 s, and a process's VmHWM is its peak so far."""
+    """The highest VmHWM (peak resident memory) of any of the grader's processes seen while this
+    watches: each `python -m bertlab.autograde autograde` process and its descendants that run as
+    its own user (the warm graders in Dask's worker processes, which multiprocessing starts), not
+    the sandboxed kernels, which run as users of their own and are limited by the sandbox. /proc is
+    read every 0.2 s; a process's VmHWM is its peak so far. `seen` holds each process measured,
+    by id: its highest VmHWM; `commands` its command line."""
 
     def __init__(self):
-        self.peak, self.stop = 0, threading.Event()
+        self.peak, self.seen, self.commands, self.stop = 0, {}, {}, threading.Event()
         self.thread = threading.Thread(target=self.watch, daemon=True)
+
+    @staticmethod
+    def processes() -> dict[int, tuple[int, int, list[bytes]]]:
+        """Every process now: id -> (parent's id, real user id, command line)."""
+        found = {}
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+                command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                parent = int(re.search(r"^PPid:\s+(\d+)", status, re.MULTILINE).group(1))
+                uid = int(re.search(r"^Uid:\s+(\d+)", status, re.MULTILINE).group(1))
+            except (OSError, AttributeError):
+                continue
+            found[int(pid)] = (parent, uid, command)
+        return found
+
+    def graders(self) -> dict[int, int]:
+        """The grader's processes now: each `-m bertlab.autograde autograde` process and its
+        descendants of the same real user, id -> user; their command lines go to `commands`."""
+        processes = self.processes()
+        graders = {pid: uid for pid, (_, uid, command) in processes.items()
+                   if command[1:4] == [b"-m", b"bertlab.autograde", b"autograde"]}
+        children: dict[int, list[int]] = {}
+        for pid, (parent, _, _) in processes.items():
+            children.setdefault(parent, []).append(pid)
+        stack = [(pid, uid) for pid, uid in graders.items()]
+        while stack:
+            pid, uid = stack.pop()
+            for child in children.get(pid, []):
+                if child not in graders and processes[child][1] == uid:
+                    graders[child] = uid
+                    stack.append((child, uid))
+        for pid in graders:
+            self.commands.setdefault(pid, b" ".join(processes[pid][2]).decode(errors="replace")[:200])
+        return graders
 
     def watch(self):
         while not self.stop.is_set():
-            for pid in filter(str.isdigit, os.listdir("/proc")):
+            for pid in self.graders():
                 try:
-                    command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-                    if not any(part.endswith(b"nbgrader") for part in command[:2]) or b"autograde" not in command:
-                        continue
                     hwm = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
-                    self.peak = max(self.peak, int(hwm.group(1)) << 10)
+                    self.seen[pid] = max(self.seen.get(pid, 0), int(hwm.group(1)) << 10)
                 except (OSError, AttributeError):
                     continue
+            self.peak = max(self.seen.values(), default=0)
             time.sleep(0.2)
 
     def __enter__(self):
@@ -324,6 +364,25 @@ class PeakMemory:
     def __exit__(self, *exc):
         self.stop.set()
         self.thread.join()
+
+
+def grading_processes(result: subprocess.CompletedProcess) -> set[int]:
+    """The processes that graded, as `make autograde` names them: `autograde: graded <student>
+    (<assignment>) in 4.1 s (<host>, process <pid>)`, or `failed to grade`."""
+    return {int(pid) for pid in re.findall(r"^autograde: (?:graded|failed to grade) .* \(.*, process (\d+)\)$",
+                                           result.stdout, re.MULTILINE)}
+
+
+def assert_memory_measured_and_bounded(memory: PeakMemory, autograde: subprocess.CompletedProcess, bound: int):
+    """Every process `make autograde` says graded a submission was measured (so the bound cannot
+    pass by measuring nothing), and no process of the grader's went over `bound` bytes."""
+    workers = grading_processes(autograde)
+    assert workers, f"make autograde names no process that graded:\n{autograde.stdout[-3000:]}"
+    assert workers <= set(memory.seen), f"processes that graded, never measured: {sorted(workers - set(memory.seen))}"
+    assert all(memory.seen[pid] > 0 for pid in workers), {pid: memory.seen[pid] for pid in workers}
+    over = {f"{pid} ({memory.commands[pid]})": f"{peak >> 20} MiB"
+            for pid, peak in memory.seen.items() if peak >= bound}
+    assert not over, f"over {bound >> 20} MiB: {over} (the graders: {sorted(workers)})"
 
 
 @pytest.fixture(scope="module")
@@ -356,7 +415,7 @@ def graded_class(tmp_path_factory):
     feedback = make(course, "feedback", ASSIGNMENT=ASSIGNMENT)
     grades = make(course, "grades")
     return {"course": course, "before": before, "after": tree_digest(course, skip=course / "grading"),
-            "peak": memory.peak, "autograde": graded, "feedback": feedback, "grades": grades}
+            "memory": memory, "autograde": graded, "feedback": feedback, "grades": grades}
 
 
 def feedback_html_raw(course: Path, student: str) -> str:
@@ -468,4 +527,4 @@ def test_no_feedback_shows_a_hidden_test(graded_class):
 
 
 def test_the_grader_memory_stays_bounded(graded_class):
-    assert 0 < graded_class["peak"] < GRADER_MEMORY_BOUND, f"peak {graded_class['peak'] >> 20} MiB"
+    assert_memory_measured_and_bounded(graded_class["memory"], graded_class["autograde"], GRADER_MEMORY_BOUND)
