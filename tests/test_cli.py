@@ -115,6 +115,13 @@ def test_autograde_a_student_id_that_is_a_path():
     assert_one_line_error(result, "bertlab.autograde", "--student '../alice' is not a student id")
 
 
+def test_autograde_on_a_cluster_with_a_gradebook_its_workers_cannot_share():
+    # The repository's gradebook is SQLite in grading/: refused before any scheduler is reached.
+    result = tool("bertlab.autograde", "autograde", "01_input_embeddings", "--scheduler", "tcp://127.0.0.1:9")
+    assert_one_line_error(result, "bertlab.autograde",
+                          "--scheduler tcp://127.0.0.1:9 needs a gradebook every worker can reach")
+
+
 def test_similarity_an_assignment_that_was_not_released(tmp_path):
     result = tool("bertlab.autograde.similarity", "99_no_such_assignment", "--out", str(tmp_path / "reports"))
     line = assert_one_line_error(result, "bertlab.autograde.similarity",
