@@ -1,5 +1,8 @@
-"""A hostile class, graded the way an instructor grades: `make release`, `make autograde JOBS=2`,
-`make feedback`, `make grades`, in a private course folder (the repository's Makefile and config).
+"""A hostile class, graded the way an instructor grades a large class (README "Grading a large
+class"): `make release`, `make autograde SCHEDULER=... DB=...`, `make feedback`, `make grades`, in a
+private course folder (the repository's Makefile and config), on a PostgreSQL server and a Dask
+scheduler with two workers, each its own process on 127.0.0.1 (tests/services.py). The same
+promises hold as on one machine (tests/test_attack_class_uploads.py grades a hostile class there).
 
 Every attacker hands in the full solution of assignment 1 and, besides it, one attack on the
 grading machinery: files that are not what they seem (symlinks to the solutions, to a classmate,
@@ -36,6 +39,7 @@ import pytest
 
 from leaks import (cell_sources, held_pieces, hidden_source, normalised, notebook_text, own_notebooks,
                    secret_pieces, shown_text)
+from services import dask_cluster, postgres_server, require_postgres
 from test_exercises import (CLASS, ROOT, assert_no_hidden_test_shown, failed_tests, fill_in_solutions,
                             require_sandbox, scores, submit)
 
@@ -307,7 +311,8 @@ class PeakMemory:
     read every 0.2 s; a process's VmHWM is its peak so far. `seen` holds each process measured,
     by id: its highest VmHWM; `commands` its command line."""
 
-    def __init__(self):
+    def __init__(self, roots: list[int] = ()):
+        self.roots = list(roots)  # more processes of the grader's: a cluster's `dask worker`s
         self.peak, self.seen, self.commands, self.stop = 0, {}, {}, threading.Event()
         self.thread = threading.Thread(target=self.watch, daemon=True)
 
@@ -331,7 +336,7 @@ class PeakMemory:
         descendants of the same real user, id -> user; their command lines go to `commands`."""
         processes = self.processes()
         graders = {pid: uid for pid, (_, uid, command) in processes.items()
-                   if command[1:4] == [b"-m", b"bertlab.autograde", b"autograde"]}
+                   if command[1:4] == [b"-m", b"bertlab.autograde", b"autograde"] or pid in self.roots}
         children: dict[int, list[int]] = {}
         for pid, (parent, _, _) in processes.items():
             children.setdefault(parent, []).append(pid)
@@ -388,7 +393,9 @@ def assert_memory_measured_and_bounded(memory: PeakMemory, autograde: subprocess
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory):
     require_sandbox()
-    course = tmp_path_factory.mktemp("attack") / "course"
+    require_postgres()
+    top = tmp_path_factory.mktemp("attack")
+    course = top / "course"
     shutil.copytree(ROOT / "solutions" / ASSIGNMENT, course / "solutions" / ASSIGNMENT)
     for name in ("Makefile", "nbgrader_config.py"):
         shutil.copy(ROOT / name, course / name)
@@ -409,13 +416,19 @@ def graded_class(tmp_path_factory):
             folder.mkdir(parents=True)
         plant(course, folder)
 
-    before = tree_digest(course, skip=course / "grading")
-    with PeakMemory() as memory:
-        graded = make(course, "autograde", ASSIGNMENT=ASSIGNMENT, JOBS="2")
-    feedback = make(course, "feedback", ASSIGNMENT=ASSIGNMENT)
-    grades = make(course, "grades")
-    return {"course": course, "before": before, "after": tree_digest(course, skip=course / "grading"),
-            "memory": memory, "autograde": graded, "feedback": feedback, "grades": grades}
+    with postgres_server() as db:
+        # The one machine's gradebook.db stays beside (an instructor's file a link may aim at).
+        (course / "grading" / "gradebook-url.txt").write_text(db)  # for test_exercises.scores
+        released = make(course, "release", DB=db)
+        assert released.returncode == 0, released.stdout + released.stderr
+        before = tree_digest(course, skip=course / "grading")
+        with dask_cluster(top / "dask", workers=2) as cluster:
+            with PeakMemory(roots=[worker.pid for worker in cluster.workers]) as memory:
+                graded = make(course, "autograde", ASSIGNMENT=ASSIGNMENT, SCHEDULER=cluster.address, DB=db)
+        feedback = make(course, "feedback", ASSIGNMENT=ASSIGNMENT, DB=db)
+        grades = make(course, "grades", DB=db)
+        yield {"course": course, "before": before, "after": tree_digest(course, skip=course / "grading"),
+               "memory": memory, "autograde": graded, "feedback": feedback, "grades": grades}
 
 
 def feedback_html_raw(course: Path, student: str) -> str:

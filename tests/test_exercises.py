@@ -191,11 +191,22 @@ def autograde_each(course: Path, assignment: str, students: list[str], jobs: int
             pytest.fail(f"autograding {student} failed:\n{getattr(result, 'log', result)[-3000:]}")
 
 
+def gradebook_of(course: Path) -> str:
+    """The URL of the gradebook a course was graded into: grading/gradebook.db, or the PostgreSQL
+    server a test graded it on (which that test names in grading/gradebook-url.txt)."""
+    from bertlab.autograde.cluster import gradebook_url
+
+    named = course / "grading" / "gradebook-url.txt"
+    if named.is_file():
+        return gradebook_url(named.read_text().strip())
+    return f"sqlite:///{course / 'grading' / 'gradebook.db'}"
+
+
 def scores(course: Path, assignment: str, student: str) -> dict[str, float]:
     """The autograded score of every graded test cell of a student's submission."""
     from nbgrader.api import Gradebook
 
-    with Gradebook(f"sqlite:///{course / 'grading' / 'gradebook.db'}") as gradebook:
+    with Gradebook(gradebook_of(course)) as gradebook:
         submission = gradebook.find_submission(assignment, student)
         return {grade.name: grade.score for notebook in submission.notebooks for grade in notebook.grades
                 if grade.cell.name.startswith("test_")}
