@@ -20,10 +20,11 @@ side's best. The warm grader grades the student once before the rounds (the warm
 imports, and the judge's setup cells, are paid once per process, not per student).
 
 Then it says where the time goes: the stages of bertlab/autograde/ are run again in this process
-on the same submissions (the screen; the sandboxed kernel executing the notebook; the judge, its
-setup cells apart), and a fresh Python that only imports nbgrader and the course's config is
-timed; what is left of `nbgrader autograde` is nbgrader's own work (sanitising, the gradebook,
-writing the copy). Last, what the warm grader removes of that, and what is left of it.
+on the same submissions (the screen; nbgrader's sanitising, which puts the gradebook's test cells
+back, hidden tests included; the sandboxed kernel executing the notebook; the judge, its setup
+cells apart), and a fresh Python that only imports nbgrader and the course's config is timed;
+what is left of `nbgrader autograde` is nbgrader's own work (the gradebook, the scores, writing
+the copy). Last, what the warm grader removes of that, and what is left of it.
 
 With --cluster it runs bench/autograde_class.py instead: a synthetic class of --class-size
 students (honest, buggy and hostile notebooks mixed) graded with `make autograde` on a Dask
@@ -187,7 +188,7 @@ def main():
         print(f"  {stage:<58s}{seconds:>6.1f} s")
     startup_label = "starting Python, nbgrader and the config, once per notebook"
     print(f"  {startup_label:<58s}{startup * len(rows):>6.1f} s")
-    rest = "the rest: nbgrader's own work (sanitise, gradebook, save)"
+    rest = "the rest: nbgrader's own work (gradebook, scores, save)"
     print(f"  {rest:<58s}{total_graded - accounted:>6.1f} s")
 
     removed = total_graded - total_warm
@@ -196,18 +197,14 @@ def main():
     print(f"  {startup_label:<58s}{startup * len(rows):>6.1f} s")
     label = "the judge's setup cells (once per process, not per student)"
     print(f"  {label:<58s}{judge_setup:>6.1f} s")
-    label = "the rest: other once-per-process work (imports on first use,"
+    label = "the rest: other once-per-process work (imports and caches"
     print(f"  {label:<58s}{removed - startup * len(rows) - judge_setup:>6.1f} s")
-    print("    the gradebook's engine and schema check, nbgrader's app set-up)")
-    kernel = stages["the sandboxed kernel: start, run every cell"]
-    verdicts = stages["the judge: setup cell and verdicts in the grader"] - judge_setup
-    screen = stages["the screen (files, metadata)"]
+    print("    on first use, nbgrader's set-up of its app)")
+    left = dict(stages)
+    left["the judge's verdicts in the grader"] = (
+        left.pop("the judge: setup cell and verdicts in the grader") - judge_setup)
     print(f"What is left of the warm grader's {total_warm:.1f} s:")
-    for label, seconds in (("the sandboxed kernel: start, run every cell", kernel),
-                           ("the judge's verdicts in the grader", verdicts),
-                           ("the screen (files, metadata)", screen),
-                           ("the rest: nbgrader's own work (sanitise, gradebook, save)",
-                            total_warm - kernel - verdicts - screen)):
+    for label, seconds in [*left.items(), (rest, total_warm - sum(left.values()))]:
         print(f"  {label:<58s}{seconds:>6.1f} s")
 
     print()
@@ -220,12 +217,11 @@ def main():
 
 def where_the_time_goes(course: Path) -> dict[str, float]:
     """Seconds per stage of bertlab's grading for the student's notebooks of every assignment,
-    run here on the autograded copies' inputs (the submitted notebooks, as the screen leaves
-    them); "judge setup": the part of the judge's time that is its setup cells (the judge run
-    a second time on the same notebook finds them done: once per process)."""
+    run here on the submitted notebooks as nbgrader runs them (screened, then sanitised: the test
+    cells as the gradebook has them); "judge setup": the part of the judge's time that is its
+    setup cells (the judge run a second time on the same notebook finds them done: once per
+    process)."""
     import runpy
-
-    from nbgrader.preprocessors import ClearOutput
 
     config = Config()
     os.chdir(course)
@@ -233,6 +229,7 @@ def where_the_time_goes(course: Path) -> dict[str, float]:
     from bertlab.autograde import JudgeVerdicts, SandboxedExecute
 
     stages = {"the screen (files, metadata)": 0.0,
+              "sanitising: the gradebook's test cells put back": 0.0,
               "the sandboxed kernel: start, run every cell": 0.0,
               "the judge: setup cell and verdicts in the grader": 0.0,
               "judge setup": 0.0}
@@ -245,16 +242,30 @@ def where_the_time_goes(course: Path) -> dict[str, float]:
         stages["the screen (files, metadata)"] += time.perf_counter() - start
         for path in sorted(folder.glob("*.ipynb")):
             nb = nbformat.read(path, as_version=4)
-            nb, _ = ClearOutput().preprocess(nb, {})
             resources = {"metadata": {"path": str(folder)},
                          "nbgrader": {"db_url": db_url, "assignment": assignment,
                                       "notebook": path.stem, "student": "student"}}
+            # As nbgrader does first: the test cells as the gradebook has them, hidden tests
+            # included (without them the kernel would skip the hidden tests' work, and the judge
+            # would find no answers to judge).
+            start = time.perf_counter()
+            for sanitise in config.Autograde.sanitize_preprocessors:
+                nb, resources = sanitise(config=config).preprocess(nb, resources)
+            stages["sanitising: the gradebook's test cells put back"] += (time.perf_counter()
+                                                                          - start)
             start = time.perf_counter()
             nb, resources = SandboxedExecute(config=config).preprocess(nb, resources)
             stages["the sandboxed kernel: start, run every cell"] += time.perf_counter() - start
             start = time.perf_counter()
-            JudgeVerdicts(config=config).preprocess(nbformat.from_dict(nb), resources)
+            judged_nb, _ = JudgeVerdicts(config=config).preprocess(nbformat.from_dict(nb),
+                                                                   resources)
             judged = time.perf_counter() - start
+            unjudged = [cell.metadata.nbgrader.grade_id for cell in judged_nb.cells
+                        if any(output.get("ename") == "NoAnswers"
+                               for output in cell.get("outputs", []))]
+            if unjudged:
+                sys.exit(f"where the time goes: no answers recorded for {path.name}'s "
+                         f"{', '.join(unjudged)}: the stages are not what nbgrader runs")
             stages["the judge: setup cell and verdicts in the grader"] += judged
             start = time.perf_counter()
             JudgeVerdicts(config=config).preprocess(nbformat.from_dict(nb), resources)
