@@ -135,14 +135,16 @@ def dask_cluster(folder: Path, workers: int = 2, cwd: Path | None = None):
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     dask = str(BIN / "dask")
-    scheduler = _start([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+    # (Without a dashboard, each still serves its HTTP routes: on the loopback, on a free port.)
+    http = ["--no-dashboard", "--dashboard-address", "127.0.0.1:0"]
+    scheduler = _start([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), *http],
                        folder / "scheduler.log", cwd)
     cluster = DaskCluster(address, scheduler)
     try:
         for n in range(workers):
             cluster.workers.append(_start(
                 [dask, "worker", address, "--nthreads", "1", "--nworkers", "1", "--memory-limit", "0",
-                 "--no-dashboard", "--name", f"worker-{n + 1}", "--host", "127.0.0.1"],
+                 *http, "--name", f"worker-{n + 1}", "--host", "127.0.0.1"],
                 folder / f"worker-{n + 1}.log", cwd))
         with cluster.client() as client:
             client.wait_for_workers(workers, timeout=120)
