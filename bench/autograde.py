@@ -15,16 +15,20 @@ It builds a private course folder in a temporary directory (the repository's nbg
 and solutions/), releases every assignment, hands in the solutions as one student, and times each
 side per assignment. Nothing in grading/ is touched. Each side runs --repeat times (3 by default)
 in rounds whose order rotates (the process first, then nbclient first, then the warm grader
-first), so that no side always runs on the caches another just warmed; the table keeps each
-side's best. The warm grader grades the student once before the rounds (the warm-up student: its
-imports, and the judge's setup cells, are paid once per process, not per student).
+first; the stages below always last), so that no side always runs on the caches another just
+warmed; the table keeps each side's best. The warm grader grades the student once before the
+rounds (the warm-up student: its imports, and the judge's setup cells, are paid once per
+process, not per student).
 
 Then it says where the time goes: the stages of bertlab/autograde/ are run again in this process
-on the same submissions (the screen; nbgrader's sanitising, which puts the gradebook's test cells
-back, hidden tests included; the sandboxed kernel executing the notebook; the judge, its setup
-cells apart), and a fresh Python that only imports nbgrader and the course's config is timed;
-what is left of `nbgrader autograde` is nbgrader's own work (the gradebook, the scores, writing
-the copy). Last, what the warm grader removes of that, and what is left of it.
+on the same submissions in each round, best of --repeat (the screen; nbgrader's sanitising, which
+puts the gradebook's test cells back, hidden tests included; the sandboxed kernel executing the
+notebook; the judge, its setup cells apart, timed once before the warm grader), and a fresh
+Python that only imports nbgrader and the course's config is timed; what is left of `nbgrader
+autograde` is nbgrader's own work (the gradebook, the scores, writing the copy). Last, what the
+warm grader removes of that, and what is left of it. (nbclient runs the notebooks as handed in:
+the released test cells, without the hidden tests the graders run; the ratios compare with
+that, as before.)
 
 With --cluster it runs bench/autograde_class.py instead: a synthetic class of --class-size
 students (honest, buggy and hostile notebooks mixed) graded with `make autograde` on a Dask
@@ -51,7 +55,13 @@ ASSIGNMENTS = sorted(p.name for p in (ROOT / "solutions").iterdir()
                      if p.is_dir() and p.name[:2].isdigit())
 TARGET_SECONDS = 60.0  # nbgrader autograde, a process per notebook (issue #13)
 WARM_TARGET_SECONDS = 15.0  # one warm grader (issue #23)
-SIDES = ("process", "nbclient", "warm")
+SIDES = ("process", "nbclient", "warm", "stages")  # the stages: each of bertlab's, timed
+SCREEN = "the screen (files, metadata)"
+SANITISE = "sanitising: the gradebook's test cells put back"
+KERNEL = "the sandboxed kernel: start, run every cell"
+JUDGE_SETUP = "the judge's setup cells (once per process)"
+VERDICTS = "the judge's verdicts in the grader"
+START = "starting Python, nbgrader and the config, once per notebook"
 
 
 def run_nbgrader(*args: str, cwd: Path) -> None:
@@ -134,9 +144,11 @@ def main():
                 handed_in = fill_in_solutions(nbformat.read(release, as_version=4), source)
                 nbformat.write(handed_in, folder / release.name)
 
-        # The stages first, while the judge's setup cells have not yet run in this process (it
-        # runs them once per process; the warm grader below then finds them done).
-        stages = where_the_time_goes(course)
+        # The stages: once first, while the judge's setup cells have not yet run in this process
+        # (it runs them once per process; the warm grader below then finds them done); then as a
+        # fourth side of each round, so that they run in the same minutes as the others.
+        stages = Stages(course)
+        judge_setup = sum(stages.judge_setup(assignment) for assignment in ASSIGNMENTS)
 
         from bertlab.autograde.warm import WarmGrader
 
@@ -146,23 +158,30 @@ def main():
             seconds_to_grade_warm(grader, assignment)
         warm_up = time.perf_counter() - start
 
-        rows = []
+        rows, best_stages = [], {JUDGE_SETUP: judge_setup}
         for assignment in ASSIGNMENTS:
             folder = course / "grading" / "submitted" / "student" / assignment
             submitted = sorted(folder.glob("*.ipynb"))
             times = {side: [] for side in SIDES}
             measure = {"process": lambda: seconds_to_autograde(assignment, course),
                        "nbclient": lambda: seconds_to_execute(submitted),
-                       "warm": lambda: seconds_to_grade_warm(grader, assignment)}
+                       "warm": lambda: seconds_to_grade_warm(grader, assignment),
+                       "stages": lambda: stages.seconds(assignment,
+                                                        start=assignment == ASSIGNMENTS[0])}
             for round_ in range(args.repeat):
                 # The side that goes later runs on the disk and import caches the ones before it
                 # just warmed: rotate which side goes first.
-                shift = round_ % len(SIDES)
-                for side in SIDES[shift:] + SIDES[:shift]:
+                shift = round_ % (len(SIDES) - 1)
+                for side in SIDES[shift:-1] + SIDES[:shift] + SIDES[-1:]:
                     times[side].append(measure[side]())
-            rows.append((assignment, *(min(times[side]) for side in SIDES)))
+            rows.append((assignment, *(min(times[side]) for side in SIDES[:-1])))
+            for stage in times["stages"][0]:
+                best = min(t[stage] for t in times["stages"])
+                best_stages[stage] = best_stages.get(stage, 0.0) + best
+        stages = best_stages
 
-    print(f"best of {args.repeat} runs per side, the three sides taking turns to go first "
+    print(f"best of {args.repeat} runs per side, the three sides taking turns to go first, the "
+          "stages last "
           f"(load average before / after: {load_before:.1f} / {os.getloadavg()[0]:.1f})")
     print(f"{'assignment':<28s}{'nbgrader autograde':>20s}{'warm grader':>13s}"
           f"{'nbclient execute':>18s}{'ratio':>8s}{'warm ratio':>12s}")
@@ -179,33 +198,28 @@ def main():
     print("(ratio: against nbclient executing the same notebooks; the warm grader's warm-up "
           f"student took {warm_up:.1f} s, after the stages below had run in this process)")
 
-    print(f"\nWhere one student's {total_graded:.1f} s go "
-          f"(each stage run once more, in this process):")
-    startup = stages.pop("start")
-    judge_setup = stages.pop("judge setup")
-    accounted = sum(stages.values()) + startup * len(rows)
-    for stage, seconds in stages.items():
-        print(f"  {stage:<58s}{seconds:>6.1f} s")
-    startup_label = "starting Python, nbgrader and the config, once per notebook"
-    print(f"  {startup_label:<58s}{startup * len(rows):>6.1f} s")
+    print(f"\nWhere one student's {total_graded:.1f} s go (each stage run again in this "
+          f"process, best of {args.repeat}; the judge's setup cells once):")
+    startup = stages[START] * len(rows)  # a process per notebook
+    per_process = [SCREEN, SANITISE, KERNEL, JUDGE_SETUP, VERDICTS]
     rest = "the rest: nbgrader's own work (gradebook, scores, save)"
-    print(f"  {rest:<58s}{total_graded - accounted:>6.1f} s")
+    for stage, seconds in [*((s, stages[s]) for s in per_process), (START, startup),
+                           (rest, total_graded - startup - sum(stages[s] for s in per_process))]:
+        print(f"  {stage:<58s}{seconds:>6.1f} s")
 
     removed = total_graded - total_warm
     print(f"\nWhat one warm grader removes of it: {removed:.1f} s "
           f"({total_graded:.1f} s a process each -> {total_warm:.1f} s warm):")
-    print(f"  {startup_label:<58s}{startup * len(rows):>6.1f} s")
-    label = "the judge's setup cells (once per process, not per student)"
-    print(f"  {label:<58s}{judge_setup:>6.1f} s")
-    label = "the rest: other once-per-process work (imports and caches"
-    print(f"  {label:<58s}{removed - startup * len(rows) - judge_setup:>6.1f} s")
+    once = "the rest: other once-per-process work (imports and caches"
+    for stage, seconds in ((START, startup), (JUDGE_SETUP, stages[JUDGE_SETUP]),
+                           (once, removed - startup - stages[JUDGE_SETUP])):
+        print(f"  {stage:<58s}{seconds:>6.1f} s")
     print("    on first use, nbgrader's set-up of its app)")
-    left = dict(stages)
-    left["the judge's verdicts in the grader"] = (
-        left.pop("the judge: setup cell and verdicts in the grader") - judge_setup)
+    left = [SCREEN, SANITISE, KERNEL, VERDICTS]
     print(f"What is left of the warm grader's {total_warm:.1f} s:")
-    for label, seconds in [*left.items(), (rest, total_warm - sum(left.values()))]:
-        print(f"  {label:<58s}{seconds:>6.1f} s")
+    for stage, seconds in [*((s, stages[s]) for s in left),
+                           (rest, total_warm - sum(stages[s] for s in left))]:
+        print(f"  {stage:<58s}{seconds:>6.1f} s")
 
     print()
     for label, seconds, target in (("as a process per notebook", total_graded, TARGET_SECONDS),
@@ -215,69 +229,82 @@ def main():
               f"{verdict} the target of {target:.0f} s ({os.cpu_count()} CPUs).")
 
 
-def where_the_time_goes(course: Path) -> dict[str, float]:
-    """Seconds per stage of bertlab's grading for the student's notebooks of every assignment,
-    run here on the submitted notebooks as nbgrader runs them (screened, then sanitised: the test
-    cells as the gradebook has them); "judge setup": the part of the judge's time that is its
-    setup cells (the judge run a second time on the same notebook finds them done: once per
-    process)."""
-    import runpy
+class Stages:
+    """Bertlab's stages of grading, run in this process on the student's submission of an
+    assignment as nbgrader runs them (screened, then sanitised: the test cells as the gradebook
+    has them, hidden tests included), each timed; and a fresh Python's start (START)."""
 
-    config = Config()
-    os.chdir(course)
-    runpy.run_path(str(course / "nbgrader_config.py"), init_globals={"get_config": lambda: config})
-    from bertlab.autograde import JudgeVerdicts, SandboxedExecute
+    def __init__(self, course: Path):
+        import runpy
 
-    stages = {"the screen (files, metadata)": 0.0,
-              "sanitising: the gradebook's test cells put back": 0.0,
-              "the sandboxed kernel: start, run every cell": 0.0,
-              "the judge: setup cell and verdicts in the grader": 0.0,
-              "judge setup": 0.0}
-    screen = config.Autograde.pre_convert_hook
-    db_url = config.CourseDirectory.db_url
-    for assignment in ASSIGNMENTS:
-        folder = course / "grading" / "submitted" / "student" / assignment
-        start = time.perf_counter()
-        screen.screen(folder)
-        stages["the screen (files, metadata)"] += time.perf_counter() - start
+        self.course = course
+        self.config = Config()
+        os.chdir(course)
+        runpy.run_path(str(course / "nbgrader_config.py"),
+                       init_globals={"get_config": lambda: self.config})
+
+    def seconds(self, assignment: str, start: bool = False, judge_twice: bool = False):
+        """{stage: seconds} for the student's `assignment`; with `judge_twice`, JUDGE_SETUP is
+        the first of two judges of each notebook (the second finds the setup cells done)."""
+        from bertlab.autograde import JudgeVerdicts, SandboxedExecute
+
+        config = self.config
+        stages = {}
+
+        def timed(stage, work):
+            began = time.perf_counter()
+            result = work()
+            stages[stage] = stages.get(stage, 0.0) + time.perf_counter() - began
+            return result
+
+        folder = self.course / "grading" / "submitted" / "student" / assignment
+        timed(SCREEN, lambda: config.Autograde.pre_convert_hook.screen(folder))
         for path in sorted(folder.glob("*.ipynb")):
             nb = nbformat.read(path, as_version=4)
             resources = {"metadata": {"path": str(folder)},
-                         "nbgrader": {"db_url": db_url, "assignment": assignment,
-                                      "notebook": path.stem, "student": "student"}}
+                         "nbgrader": {"db_url": config.CourseDirectory.db_url,
+                                      "assignment": assignment, "notebook": path.stem,
+                                      "student": "student"}}
+
             # As nbgrader does first: the test cells as the gradebook has them, hidden tests
-            # included (without them the kernel would skip the hidden tests' work, and the judge
-            # would find no answers to judge).
-            start = time.perf_counter()
-            for sanitise in config.Autograde.sanitize_preprocessors:
-                nb, resources = sanitise(config=config).preprocess(nb, resources)
-            stages["sanitising: the gradebook's test cells put back"] += (time.perf_counter()
-                                                                          - start)
-            start = time.perf_counter()
-            nb, resources = SandboxedExecute(config=config).preprocess(nb, resources)
-            stages["the sandboxed kernel: start, run every cell"] += time.perf_counter() - start
-            start = time.perf_counter()
-            judged_nb, _ = JudgeVerdicts(config=config).preprocess(nbformat.from_dict(nb),
-                                                                   resources)
-            judged = time.perf_counter() - start
-            unjudged = [cell.metadata.nbgrader.grade_id for cell in judged_nb.cells
+            # included (without them the kernel would skip the hidden tests' work, and the
+            # judge would find no answers to judge).
+            def sanitise(nb=nb, resources=resources):
+                for preprocessor in config.Autograde.sanitize_preprocessors:
+                    nb, resources = preprocessor(config=config).preprocess(nb, resources)
+                return nb, resources
+
+            nb, resources = timed(SANITISE, sanitise)
+            nb, resources = timed(KERNEL, lambda: SandboxedExecute(config=config).preprocess(
+                nb, resources))
+
+            def judge():
+                return JudgeVerdicts(config=config).preprocess(nbformat.from_dict(nb),
+                                                               resources)[0]
+
+            if judge_twice:
+                timed(JUDGE_SETUP, judge)
+            judged = timed(VERDICTS, judge)
+            unjudged = [cell.metadata.nbgrader.grade_id for cell in judged.cells
                         if any(output.get("ename") == "NoAnswers"
                                for output in cell.get("outputs", []))]
             if unjudged:
                 sys.exit(f"where the time goes: no answers recorded for {path.name}'s "
                          f"{', '.join(unjudged)}: the stages are not what nbgrader runs")
-            stages["the judge: setup cell and verdicts in the grader"] += judged
-            start = time.perf_counter()
-            JudgeVerdicts(config=config).preprocess(nbformat.from_dict(nb), resources)
-            stages["judge setup"] += max(0.0, judged - (time.perf_counter() - start))
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-c",
-                    "import runpy, nbgrader.apps.nbgraderapp, traitlets.config; "
-                    "c = traitlets.config.Config(); "
-                    "runpy.run_path('nbgrader_config.py', init_globals={'get_config': lambda: c})"],
-                   cwd=course, capture_output=True, check=True)
-    stages["start"] = time.perf_counter() - start
-    return stages
+        if start:
+            timed(START, lambda: subprocess.run(
+                [sys.executable, "-c",
+                 "import runpy, nbgrader.apps.nbgraderapp, traitlets.config; "
+                 "c = traitlets.config.Config(); "
+                 "runpy.run_path('nbgrader_config.py', init_globals={'get_config': lambda: c})"],
+                cwd=self.course, capture_output=True, check=True))
+        return stages
+
+    def judge_setup(self, assignment: str) -> float:
+        """The seconds of the judge's setup cells for `assignment`, paid once per process: what a
+        first judge of each notebook takes more than a second one."""
+        stages = self.seconds(assignment, judge_twice=True)
+        return max(0.0, stages[JUDGE_SETUP] - stages[VERDICTS])
 
 
 if __name__ == "__main__":
