@@ -170,10 +170,11 @@ def the_class(size: int, hostile_share: float, buggy_share: float,
     lists = {
         "honest": [every["honest"][i % len(every["honest"])] for i in range(n_honest)],
         "buggy": [every["buggy"][i % len(every["buggy"])] for i in range(n_buggy)],
-        "hostile": [*every["hangs"] * n_hangs,
-                    *(every["hostile"][i % len(every["hostile"])]
-                      for i in range(n_hostile - n_hangs))],
+        "hostile": [every["hostile"][i % len(every["hostile"])]
+                    for i in range(n_hostile - n_hangs)],
     }
+    for k in range(n_hangs):  # spread among the hostile too (not two at once on both workers)
+        lists["hostile"].insert(int((k + 0.5) * n_hostile / n_hangs), every["hangs"][0])
     # Each list spread over the class: its j-th student at (j + 0.5) / len of the way through.
     placed = sorted(((j + 0.5) / len(members), category, j)
                     for category, members in lists.items() for j in range(len(members)))
