@@ -3,7 +3,7 @@ class"), the way the README tells an instructor to: a PostgreSQL server, `dask s
 `dask worker` processes on 127.0.0.1, then `make release DB=...` and
 `make autograde SCHEDULER=... DB=...` in the course folder.
 
-One class of 22 students of the cheapest assignment to grade (04_next_sentence): the solution, the
+One class of 22 students of one of the cheapest assignments to grade (04_next_sentence): the solution, the
 untouched exercise, every synthetic mistake, the copier, the correct students in other styles and
 five rule dodgers of tests/exercise_classes/, and two students who test the warm grader: the first
 leaves the solution of a part behind in every place a kernel could reach (a file in /tmp, the
